@@ -1,0 +1,274 @@
+//! The Qwen2 decoder of Qwen2.5-VL: grouped-query attention with multimodal rotary positions
+//! (M-RoPE), RMSNorm and SwiGLU.
+//!
+//! Port of `Qwen2_5_VLTextModel` in transformers' `modeling_qwen2_5_vl.py`. Two forward paths
+//! share the layers: [`TextModel::forward`] runs whole sequences (training log-probs) and
+//! [`TextModel::forward_cached`] runs new tokens against a [`KvCache`] (generation).
+
+use tch::{Device, Kind, Tensor};
+
+use super::config::Config;
+use crate::layers::{Linear, RmsNorm, Scope, rotate_half};
+
+/// Keys and values of every decoder layer for a batch of sequences, in buffers allocated once
+/// for the longest sequence the batch may reach.
+///
+/// All sequences share the slot index: prompts are left-padded to one length, and `valid`
+/// marks which slots hold real tokens (padding is never attended to).
+#[derive(Debug)]
+pub struct KvCache {
+    /// Per layer: `(keys, values)`, each `(batch, kv_heads, capacity, head_dim)`.
+    layers: Vec<(Tensor, Tensor)>,
+    /// `(batch, capacity)`: whether a slot holds a real token.
+    valid: Tensor,
+    len: i64,
+    capacity: i64,
+}
+
+impl KvCache {
+    /// An empty cache for `batch` sequences of up to `capacity` tokens.
+    #[must_use]
+    pub fn new(config: &Config, batch: i64, capacity: i64, kind: Kind, device: Device) -> Self {
+        let shape = [batch, config.num_key_value_heads(), capacity, config.head_dim()];
+        let layers = (0..config.text_config.num_hidden_layers)
+            .map(|_| (Tensor::zeros(shape, (kind, device)), Tensor::zeros(shape, (kind, device))))
+            .collect();
+        Self { layers, valid: Tensor::zeros([batch, capacity], (Kind::Bool, device)), len: 0, capacity }
+    }
+
+    /// Slots filled so far.
+    #[must_use]
+    pub fn len(&self) -> i64 {
+        self.len
+    }
+
+    /// Whether nothing has been written yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Slots available in total.
+    #[must_use]
+    pub fn capacity(&self) -> i64 {
+        self.capacity
+    }
+
+    /// Sequences in the batch.
+    #[must_use]
+    pub fn batch(&self) -> i64 {
+        self.valid.size()[0]
+    }
+
+    /// Each sequence repeated `times` times in a row (`[a, b]` → `[a, a, b, b]` for 2): the
+    /// group's samples continue from one prefilled prompt.
+    #[must_use]
+    pub fn repeat_interleave(&self, times: i64) -> Self {
+        let rep = |t: &Tensor| t.repeat_interleave_self_int(times, 0, None);
+        Self {
+            layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect(),
+            valid: rep(&self.valid),
+            len: self.len,
+            capacity: self.capacity,
+        }
+    }
+
+    /// Marks the next `valid.size(1)` slots with `valid` `(batch, new)` and reserves them.
+    fn reserve(&mut self, valid: &Tensor) -> i64 {
+        let new = valid.size()[1];
+        assert!(self.len + new <= self.capacity, "KV cache overflow: {} + {new} > {}", self.len, self.capacity);
+        self.valid.narrow(1, self.len, new).copy_(valid);
+        let start = self.len;
+        self.len += new;
+        start
+    }
+}
+
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    num_heads: i64,
+    num_kv_heads: i64,
+    head_dim: i64,
+}
+
+impl Attention {
+    /// `x` `(batch, seq, hidden)`; `kv` is where keys/values go (the cache slots of this step) and
+    /// come from; `mask` is `(batch, 1, seq, keys)` bool or `None` for plain causal attention.
+    fn forward(&self, x: &Tensor, rope: &(Tensor, Tensor), mask: Option<&Tensor>, kv: Option<CacheSlot>) -> Tensor {
+        let (b, t, _) = x.size3().expect("decoder hidden states are (batch, seq, hidden)");
+        // (batch, heads, seq, head_dim)
+        let shape = |y: Tensor, heads| y.view([b, t, heads, self.head_dim]).transpose(1, 2);
+        let q = shape(self.q_proj.forward(x), self.num_heads);
+        let k = shape(self.k_proj.forward(x), self.num_kv_heads);
+        let v = shape(self.v_proj.forward(x), self.num_kv_heads);
+        let (cos, sin) = (rope.0.unsqueeze(1), rope.1.unsqueeze(1));
+        let q = &q * &cos + rotate_half(&q) * &sin;
+        let k = &k * &cos + rotate_half(&k) * &sin;
+        let (k, v) = match kv {
+            Some(slot) => {
+                slot.keys.narrow(2, slot.start, t).copy_(&k);
+                slot.values.narrow(2, slot.start, t).copy_(&v);
+                (slot.keys.narrow(2, 0, slot.start + t), slot.values.narrow(2, 0, slot.start + t))
+            }
+            None => (k, v),
+        };
+        let groups = self.num_heads / self.num_kv_heads;
+        let (k, v) = if groups > 1 { (repeat_kv(&k, groups), repeat_kv(&v, groups)) } else { (k, v) };
+        let o = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, 0.0, mask.is_none() && t > 1, None, false);
+        self.o_proj.forward(&o.transpose(1, 2).reshape([b, t, self.num_heads * self.head_dim]))
+    }
+}
+
+struct CacheSlot<'a> {
+    keys: &'a Tensor,
+    values: &'a Tensor,
+    start: i64,
+}
+
+/// `(batch, kv_heads, seq, d)` → `(batch, kv_heads · groups, seq, d)`, each kv head repeated.
+fn repeat_kv(x: &Tensor, groups: i64) -> Tensor {
+    let (b, h, s, d) = x.size4().expect("(batch, heads, seq, head_dim)");
+    x.unsqueeze(2).expand([b, h, groups, s, d], false).reshape([b, h * groups, s, d])
+}
+
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+struct DecoderLayer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+impl DecoderLayer {
+    fn forward(&self, x: &Tensor, rope: &(Tensor, Tensor), mask: Option<&Tensor>, kv: Option<CacheSlot>) -> Tensor {
+        let x = x + self.self_attn.forward(&self.input_layernorm.forward(x), rope, mask, kv);
+        let h = self.post_attention_layernorm.forward(&x);
+        let mlp = &self.mlp;
+        &x + mlp.down_proj.forward(&(mlp.gate_proj.forward(&h).silu() * mlp.up_proj.forward(&h)))
+    }
+}
+
+/// The decoder: `embed_tokens`, the layers and the final `norm`.
+pub(crate) struct TextModel {
+    pub(crate) embed_tokens: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    inv_freq: Tensor,
+    mrope_section: Vec<i64>,
+}
+
+impl TextModel {
+    pub(crate) fn new(scope: &Scope, config: &Config) -> Self {
+        let c = &config.text_config;
+        let (hidden, heads, kv_heads, head_dim) =
+            (c.hidden_size, c.num_attention_heads, config.num_key_value_heads(), config.head_dim());
+        let embed_tokens = scope.pp("embed_tokens").param("weight", &[c.vocab_size, hidden], false);
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| {
+                let s = scope.pp("layers").pp(&i.to_string());
+                let a = s.pp("self_attn");
+                let m = s.pp("mlp");
+                DecoderLayer {
+                    self_attn: Attention {
+                        q_proj: Linear::new(&a, "q_proj", hidden, heads * head_dim, true),
+                        k_proj: Linear::new(&a, "k_proj", hidden, kv_heads * head_dim, true),
+                        v_proj: Linear::new(&a, "v_proj", hidden, kv_heads * head_dim, true),
+                        o_proj: Linear::new(&a, "o_proj", heads * head_dim, hidden, false),
+                        num_heads: heads,
+                        num_kv_heads: kv_heads,
+                        head_dim,
+                    },
+                    mlp: Mlp {
+                        gate_proj: Linear::new(&m, "gate_proj", hidden, c.intermediate_size, false),
+                        up_proj: Linear::new(&m, "up_proj", hidden, c.intermediate_size, false),
+                        down_proj: Linear::new(&m, "down_proj", c.intermediate_size, hidden, false),
+                    },
+                    input_layernorm: RmsNorm::new(&s, "input_layernorm", hidden, c.rms_norm_eps),
+                    post_attention_layernorm: RmsNorm::new(&s, "post_attention_layernorm", hidden, c.rms_norm_eps),
+                }
+            })
+            .collect();
+        let norm = RmsNorm::new(scope, "norm", hidden, c.rms_norm_eps);
+        let device = embed_tokens.device();
+        let exponents = Tensor::arange_start_step(0, head_dim, 2, (Kind::Float, device)) / head_dim as f64;
+        let inv_freq = Tensor::scalar_pow(config.rope_theta, &exponents).reciprocal();
+        Self { embed_tokens, layers, norm, inv_freq, mrope_section: config.mrope_section.clone() }
+    }
+
+    /// Rotary `(cos, sin)` `(batch, seq, head_dim)` for positions `(3, batch, seq)`: the
+    /// temporal, height and width positions each drive their `mrope_section` of frequencies.
+    fn rotary(&self, positions: &Tensor, kind: Kind) -> (Tensor, Tensor) {
+        // (3, batch, seq, head_dim / 2)
+        let freqs = positions.to_kind(Kind::Float).unsqueeze(-1) * &self.inv_freq;
+        let mut start = 0;
+        let parts: Vec<Tensor> = self
+            .mrope_section
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| {
+                let part = freqs.get(i as i64 % 3).narrow(-1, start, len);
+                start += len;
+                part
+            })
+            .collect();
+        let half = Tensor::cat(&parts, -1);
+        let emb = Tensor::cat(&[&half, &half], -1);
+        (emb.cos().to_kind(kind), emb.sin().to_kind(kind))
+    }
+
+    /// Whole sequences: `embeds` `(batch, seq, hidden)`, `positions` `(3, batch, seq)`,
+    /// `key_valid` `(batch, seq)` bool or `None` when nothing is padded. Returns the normed
+    /// hidden states `(batch, seq, hidden)`.
+    pub(crate) fn forward(&self, embeds: &Tensor, positions: &Tensor, key_valid: Option<&Tensor>) -> Tensor {
+        let rope = self.rotary(positions, embeds.kind());
+        let mask = key_valid.map(|valid| causal_mask(valid, 0));
+        let mut x = embeds.shallow_clone();
+        for layer in &self.layers {
+            x = layer.forward(&x, &rope, mask.as_ref(), None);
+        }
+        self.norm.forward(&x)
+    }
+
+    /// New tokens against the cache: `embeds` `(batch, new, hidden)`, `positions`
+    /// `(3, batch, new)`, `valid` `(batch, new)` bool (false for left padding). Appends their
+    /// keys and values and returns the normed hidden states `(batch, new, hidden)`.
+    pub(crate) fn forward_cached(
+        &self,
+        embeds: &Tensor,
+        positions: &Tensor,
+        valid: &Tensor,
+        cache: &mut KvCache,
+    ) -> Tensor {
+        let rope = self.rotary(positions, embeds.kind());
+        let start = cache.reserve(valid);
+        let keys_valid = cache.valid.narrow(1, 0, cache.len);
+        let mask = causal_mask(&keys_valid, start);
+        let mut x = embeds.shallow_clone();
+        for (layer, (keys, values)) in self.layers.iter().zip(&cache.layers) {
+            x = layer.forward(&x, &rope, Some(&mask), Some(CacheSlot { keys, values, start }));
+        }
+        self.norm.forward(&x)
+    }
+}
+
+/// `(batch, 1, queries, keys)` bool: query `i` (at slot `offset + i`) sees valid keys up to its
+/// own slot, and always itself, so that padded queries never produce NaN rows.
+fn causal_mask(keys_valid: &Tensor, offset: i64) -> Tensor {
+    let (b, keys) = keys_valid.size2().expect("(batch, keys)");
+    let queries = keys - offset;
+    let device = keys_valid.device();
+    let q = Tensor::arange_start(offset, keys, (Kind::Int64, device)).unsqueeze(1);
+    let k = Tensor::arange(keys, (Kind::Int64, device)).unsqueeze(0);
+    let causal = k.le_tensor(&q);
+    let own = k.eq_tensor(&q);
+    let mask = causal.unsqueeze(0).logical_and(&keys_valid.unsqueeze(1)).logical_or(&own.unsqueeze(0));
+    mask.view([b, 1, queries, keys])
+}

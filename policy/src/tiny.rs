@@ -1,0 +1,207 @@
+//! A tiny Qwen2.5-VL for CPU tests and the demo: the same architecture (window attention with a
+//! full-attention block, tied head, M-RoPE) at a few hundred thousand parameters, seeded random
+//! weights, and a byte-level BPE tokenizer trained on the caller's layout text that keeps Qwen's
+//! special tokens (after the learned vocabulary, in Qwen's order).
+//!
+//! The result is an ordinary Hugging Face checkpoint directory, loadable here and by
+//! transformers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+use tch::{Kind, Tensor, nn};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer};
+
+use crate::checkpoint::{self, write_json};
+use crate::error::{PolicyError, Result, io_error};
+use crate::image::ImageProcessorConfig;
+use crate::qwen2_5_vl::{Config, ModelStores, Qwen2_5VlModel};
+use crate::tokenizer::QWEN_SPECIAL_TOKENS;
+
+/// The chat template of the Qwen2.5-VL instruct checkpoints (written with tiny checkpoints).
+pub const QWEN2_5_VL_CHAT_TEMPLATE: &str = "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+/// Sizes of the tiny model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TinyPreset {
+    /// Learned BPE vocabulary (before the 22 special tokens).
+    pub bpe_vocab: usize,
+    /// Decoder width.
+    pub hidden_size: i64,
+    /// Decoder feed-forward width.
+    pub intermediate_size: i64,
+    /// Decoder layers.
+    pub num_hidden_layers: i64,
+    /// Query heads.
+    pub num_attention_heads: i64,
+    /// Key/value heads.
+    pub num_key_value_heads: i64,
+    /// Vision width.
+    pub vision_hidden_size: i64,
+    /// Vision blocks (the last one attends over the whole image).
+    pub vision_depth: i64,
+    /// Largest image, in pixels, after resizing.
+    pub max_pixels: i64,
+    /// Standard deviation of the random weights.
+    pub init_std: f64,
+}
+
+impl Default for TinyPreset {
+    fn default() -> Self {
+        Self {
+            bpe_vocab: 1024,
+            hidden_size: 64,
+            intermediate_size: 128,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            vision_hidden_size: 32,
+            vision_depth: 2,
+            max_pixels: 224 * 224,
+            init_std: 0.02,
+        }
+    }
+}
+
+/// Trains a byte-level BPE tokenizer on `corpus` and appends Qwen's special tokens.
+pub fn train_tokenizer(corpus: &[String], bpe_vocab: usize) -> Result<Tokenizer> {
+    let bpe_error = |e: tokenizers::Error| PolicyError::Tokenizer(format!("training BPE: {e}"));
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .vocab_size(bpe_vocab)
+        .initial_alphabet(ByteLevel::alphabet())
+        .show_progress(false)
+        .build()
+        .into();
+    let mut tokenizer = Tokenizer::new(BPE::default());
+    tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tokenizer.with_decoder(Some(ByteLevel::default()));
+    tokenizer.train(&mut trainer, corpus.iter()).map_err(bpe_error)?;
+    let specials: Vec<AddedToken> =
+        QWEN_SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect();
+    tokenizer.add_special_tokens(&specials);
+    Ok(tokenizer)
+}
+
+impl TinyPreset {
+    /// `config.json` (Hub layout) for a vocabulary whose special tokens start at `first_special`.
+    #[must_use]
+    pub fn config_json(&self, vocab_size: i64, first_special: i64) -> Value {
+        let id = |token: &str| {
+            first_special + QWEN_SPECIAL_TOKENS.iter().position(|t| *t == token).expect("a Qwen token") as i64
+        };
+        let head_dim = self.hidden_size / self.num_attention_heads;
+        // Same proportions as the released models' [16, 24, 24] over head_dim / 2 = 64.
+        let t = head_dim / 2 / 4;
+        let section = [t, (head_dim / 2 - t) / 2, head_dim / 2 - t - (head_dim / 2 - t) / 2];
+        json!({
+            "architectures": ["Qwen2_5_VLForConditionalGeneration"],
+            "model_type": "qwen2_5_vl",
+            "bos_token_id": id("<|endoftext|>"),
+            "eos_token_id": id("<|im_end|>"),
+            "vision_start_token_id": id("<|vision_start|>"),
+            "vision_end_token_id": id("<|vision_end|>"),
+            "vision_token_id": id("<|vision_pad|>"),
+            "image_token_id": id("<|image_pad|>"),
+            "video_token_id": id("<|video_pad|>"),
+            "hidden_act": "silu",
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "max_position_embeddings": 32768,
+            "max_window_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_key_value_heads": self.num_key_value_heads,
+            "rms_norm_eps": 1e-6,
+            "rope_theta": 1_000_000.0,
+            "sliding_window": 32768,
+            "use_sliding_window": false,
+            "tie_word_embeddings": true,
+            "torch_dtype": "float32",
+            "vocab_size": vocab_size,
+            "rope_scaling": { "type": "mrope", "mrope_section": section },
+            "vision_config": {
+                "depth": self.vision_depth,
+                "hidden_act": "silu",
+                "hidden_size": self.vision_hidden_size,
+                "intermediate_size": self.vision_hidden_size * 2,
+                "num_heads": 2,
+                "in_chans": 3,
+                "out_hidden_size": self.hidden_size,
+                "patch_size": 14,
+                "spatial_merge_size": 2,
+                "temporal_patch_size": 2,
+                "window_size": 112,
+                "fullatt_block_indexes": [self.vision_depth - 1],
+                "tokens_per_second": 2,
+            },
+        })
+    }
+
+    /// Writes a complete tiny checkpoint to `dir`: tokenizer trained on `corpus`, config,
+    /// processor and generation configs, chat template, and weights drawn from `seed`.
+    pub fn write_checkpoint(&self, dir: &Path, corpus: &[String], seed: u64) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let tokenizer = train_tokenizer(corpus, self.bpe_vocab)?;
+        let first_special = i64::from(
+            tokenizer.token_to_id(QWEN_SPECIAL_TOKENS[0]).expect("special tokens were just added"),
+        );
+        let vocab = i64::from(tokenizer.get_vocab_size(true) as u32);
+        let tokenizer_path = dir.join("tokenizer.json");
+        tokenizer
+            .save(&tokenizer_path, false)
+            .map_err(|e| PolicyError::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
+        write_json(
+            &dir.join("tokenizer_config.json"),
+            &json!({
+                "tokenizer_class": "Qwen2Tokenizer",
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|endoftext|>",
+                "model_max_length": 32768,
+                "chat_template": QWEN2_5_VL_CHAT_TEMPLATE,
+            }),
+        )?;
+        std::fs::write(dir.join("chat_template.jinja"), QWEN2_5_VL_CHAT_TEMPLATE)
+            .map_err(io_error(dir.join("chat_template.jinja")))?;
+        let processor = ImageProcessorConfig { max_pixels: self.max_pixels, ..ImageProcessorConfig::default() };
+        write_json(&dir.join("preprocessor_config.json"), &processor.to_json())?;
+        let eos = first_special + 2;
+        write_json(
+            &dir.join("generation_config.json"),
+            &json!({ "bos_token_id": first_special, "eos_token_id": [eos, first_special], "pad_token_id": first_special }),
+        )?;
+        let config_value = self.config_json(vocab, first_special);
+        let config_path = dir.join("config.json");
+        write_json(&config_path, &config_value)?;
+        let config = Config::from_value(config_value, &config_path)?;
+        let weights = random_weights(&config, seed, self.init_std);
+        checkpoint::save_weights(dir, &weights, Kind::Float, checkpoint::DEFAULT_SHARD_BYTES)
+    }
+}
+
+/// Seeded random parameters: normal(0, std) for matrices, ones for norm weights, zeros for biases.
+fn random_weights(config: &Config, seed: u64, std: f64) -> BTreeMap<String, Tensor> {
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let _model = Qwen2_5VlModel::new(config, &ModelStores { base: &vs, lora: None, train_base: false });
+    tch::manual_seed(seed as i64);
+    let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    names
+        .into_iter()
+        .map(|(name, t)| {
+            let value = if name.ends_with("norm.weight") || name.contains("norm1") || name.contains("norm2")
+                || name.contains("ln_q")
+            {
+                Tensor::ones_like(&t)
+            } else if name.ends_with(".bias") {
+                Tensor::zeros_like(&t)
+            } else {
+                Tensor::randn(t.size(), (Kind::Float, tch::Device::Cpu)) * std
+            };
+            (name, value)
+        })
+        .collect()
+}

@@ -1,0 +1,74 @@
+//! Command-line interface: argument parsing, logging set-up and dispatch to one module per
+//! subcommand.
+
+mod doctor;
+mod generate;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Post-train vision-language models with GRPO to lay out 3D rooms.
+#[derive(Debug, Parser)]
+#[command(name = "metaspatial-rl", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    verbosity: Verbosity,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// `-v` / `-q` flags, accepted by every subcommand.
+#[derive(Debug, Args)]
+struct Verbosity {
+    /// More log output (-v: debug, -vv: trace). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Less log output (-q: warnings and errors only, -qq: errors only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the machine: libtorch, CUDA, wgpu adapters and a headless test frame.
+    Doctor(doctor::DoctorArgs),
+    /// Print a checkpoint's response to a room's first-turn prompt or to a prompt file.
+    Generate(generate::GenerateArgs),
+}
+
+/// Parses the command line, sets up logging and runs the subcommand.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.verbosity);
+    let result = match cli.command {
+        Command::Doctor(args) => doctor::run(&args),
+        Command::Generate(args) => generate::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // `{:#}` prints the whole context chain on one line: "what failed: why".
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbosity: &Verbosity) {
+    let default = match (verbosity.verbose, verbosity.quiet) {
+        (0, 0) => "info",
+        (1, _) => "debug",
+        (v, _) if v >= 2 => "trace",
+        (_, 1) => "warn",
+        _ => "error",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,5 @@
+//! The `metaspatial-rl` command.
+
+fn main() -> std::process::ExitCode {
+    metaspatial_rl::cli::main()
+}
