@@ -137,7 +137,9 @@ pub struct ParsedAnswer {
 /// Parses a response. Never panics, whatever the input.
 pub fn parse(response: &str) -> Result<ParsedAnswer, AnswerError> {
     let think = extract_think(response);
-    let search_from = response.find("</think>").map_or(0, |i| i + "</think>".len());
+    let search_from = response
+        .find("</think>")
+        .map_or(0, |i| i + "</think>".len());
     let open = response[search_from..]
         .find("<answer>")
         .map(|i| i + search_from)
@@ -147,11 +149,21 @@ pub fn parse(response: &str) -> Result<ParsedAnswer, AnswerError> {
     let close = response[content_start..]
         .find("</answer>")
         .map(|i| i + content_start)
-        .ok_or_else(|| AnswerError::UnclosedAnswer { line: line_of(response, open) })?;
+        .ok_or_else(|| AnswerError::UnclosedAnswer {
+            line: line_of(response, open),
+        })?;
     let content = &response[content_start..close];
     let (body, body_offset) = strip_fence(content);
     if body.trim().is_empty() {
         return Err(AnswerError::EmptyAnswer);
+    }
+    if let Some(entries) = fast_entries(body) {
+        return Ok(ParsedAnswer {
+            think,
+            strict_format: is_strict(response),
+            entries,
+            problems: Vec::new(),
+        });
     }
     let value = parse_json(body).map_err(|e| {
         let absolute = content_start + body_offset + offset_of(body, e.line(), e.column());
@@ -164,7 +176,11 @@ pub fn parse(response: &str) -> Result<ParsedAnswer, AnswerError> {
     let items = match value {
         Value::Array(items) => items,
         Value::Object(_) => vec![value],
-        other => return Err(AnswerError::NotAList { found: describe(&other).to_owned() }),
+        other => {
+            return Err(AnswerError::NotAList {
+                found: describe(&other).to_owned(),
+            });
+        }
     };
     let mut entries = Vec::with_capacity(items.len());
     let mut problems = Vec::new();
@@ -174,7 +190,61 @@ pub fn parse(response: &str) -> Result<ParsedAnswer, AnswerError> {
             Err(p) => problems.push(p),
         }
     }
-    Ok(ParsedAnswer { think, strict_format: is_strict(response), entries, problems })
+    Ok(ParsedAnswer {
+        think,
+        strict_format: is_strict(response),
+        entries,
+        problems,
+    })
+}
+
+/// The common case, a well-formed list of well-formed entries, read straight into typed
+/// entries without building a JSON tree. `None` sends the answer down the general path, which
+/// reports precisely what is wrong.
+fn fast_entries(body: &str) -> Option<Vec<AnswerEntry>> {
+    #[derive(Deserialize)]
+    struct Fast {
+        new_object_id: String,
+        x: f64,
+        y: f64,
+        z: f64,
+        // `null` must fail here (the general path reports it), not read as absent.
+        #[serde(default, deserialize_with = "present")]
+        rotation: Option<FastRotation>,
+        #[serde(default, deserialize_with = "present")]
+        z_angle: Option<f64>,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum FastRotation {
+        Degrees(f64),
+        Nested { z_angle: f64 },
+    }
+    fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        T::deserialize(d).map(Some)
+    }
+    let items: Vec<Fast> = serde_json::from_str(body).ok()?;
+    let in_range = |v: f64, limit: f64| v.is_finite() && v.abs() <= limit;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, f)| {
+            let rotation = match f.rotation {
+                Some(FastRotation::Degrees(r) | FastRotation::Nested { z_angle: r }) => Some(r),
+                None => f.z_angle,
+            };
+            let ok = [f.x, f.y, f.z].iter().all(|&v| in_range(v, MAX_COORDINATE))
+                && rotation.is_none_or(|r| in_range(r, MAX_HEADING));
+            ok.then_some(AnswerEntry {
+                index,
+                id: f.new_object_id,
+                position: [f.x, f.y, f.z],
+                rotation,
+            })
+        })
+        .collect()
 }
 
 /// JSON as written, or the bracket-less `{…}, {…}` list MetaSpatial's prompt shows.
@@ -196,7 +266,10 @@ fn parse_json(body: &str) -> Result<Value, serde_json::Error> {
 
 fn entry(index: usize, item: &Value) -> Result<AnswerEntry, EntryProblem> {
     let Value::Object(map) = item else {
-        return Err(EntryProblem::NotAnObject { index, found: describe(item).to_owned() });
+        return Err(EntryProblem::NotAnObject {
+            index,
+            found: describe(item).to_owned(),
+        });
     };
     let id = map
         .get("new_object_id")
@@ -204,24 +277,9 @@ fn entry(index: usize, item: &Value) -> Result<AnswerEntry, EntryProblem> {
         .ok_or(EntryProblem::MissingId { index })?
         .to_owned();
     let number = |field: &str, limit: f64| -> Result<Option<f64>, EntryProblem> {
-        let Some(v) = map.get(field) else { return Ok(None) };
-        let Some(x) = v.as_f64() else {
-            return Err(EntryProblem::NotANumber {
-                index,
-                id: id.clone(),
-                field: field.to_owned(),
-                found: describe(v).to_owned(),
-            });
-        };
-        if !x.is_finite() || x.abs() > limit {
-            return Err(EntryProblem::OutOfRange {
-                index,
-                id: id.clone(),
-                field: field.to_owned(),
-                value: v.to_string(),
-            });
-        }
-        Ok(Some(x))
+        map.get(field)
+            .map(|v| checked_number(field, v, limit, index, &id))
+            .transpose()
     };
     let mut position = [0.0; 3];
     for (slot, field) in position.iter_mut().zip(["x", "y", "z"]) {
@@ -233,7 +291,13 @@ fn entry(index: usize, item: &Value) -> Result<AnswerEntry, EntryProblem> {
     }
     let rotation = match map.get("rotation") {
         Some(Value::Object(r)) => match r.get("z_angle") {
-            Some(z) => number_in("rotation.z_angle", z, index, &id)?,
+            Some(z) => Some(checked_number(
+                "rotation.z_angle",
+                z,
+                MAX_HEADING,
+                index,
+                &id,
+            )?),
             None => {
                 return Err(EntryProblem::MissingField {
                     index,
@@ -245,17 +309,29 @@ fn entry(index: usize, item: &Value) -> Result<AnswerEntry, EntryProblem> {
         Some(_) => number("rotation", MAX_HEADING)?,
         None => number("z_angle", MAX_HEADING)?,
     };
-    Ok(AnswerEntry { index, id, position, rotation })
+    Ok(AnswerEntry {
+        index,
+        id,
+        position,
+        rotation,
+    })
 }
 
-fn number_in(field: &str, v: &Value, index: usize, id: &str) -> Result<Option<f64>, EntryProblem> {
+/// A finite number no larger than `limit` in magnitude, or the problem with it.
+fn checked_number(
+    field: &str,
+    v: &Value,
+    limit: f64,
+    index: usize,
+    id: &str,
+) -> Result<f64, EntryProblem> {
     let x = v.as_f64().ok_or_else(|| EntryProblem::NotANumber {
         index,
         id: id.to_owned(),
         field: field.to_owned(),
         found: describe(v).to_owned(),
     })?;
-    if !x.is_finite() || x.abs() > MAX_HEADING {
+    if !x.is_finite() || x.abs() > limit {
         return Err(EntryProblem::OutOfRange {
             index,
             id: id.to_owned(),
@@ -263,7 +339,7 @@ fn number_in(field: &str, v: &Value, index: usize, id: &str) -> Result<Option<f6
             value: v.to_string(),
         });
     }
-    Ok(Some(x))
+    Ok(x)
 }
 
 fn describe(v: &Value) -> &'static str {
@@ -310,7 +386,9 @@ fn strip_fence(content: &str) -> (&str, usize) {
     let trimmed = content.trim_start();
     let lead = content.len() - trimmed.len();
     if let Some(rest) = trimmed.strip_prefix("```") {
-        let Some(newline) = rest.find('\n') else { return (content, 0) };
+        let Some(newline) = rest.find('\n') else {
+            return (content, 0);
+        };
         let body_start = lead + 3 + newline + 1;
         let body = &content[body_start..];
         if let Some(end) = body.rfind("```") {
@@ -320,7 +398,7 @@ fn strip_fence(content: &str) -> (&str, usize) {
     (content, 0)
 }
 
-/// Byte offset of serde_json's 1-based (line, column) in `text`.
+/// Byte offset of `serde_json`'s 1-based (line, column) in `text`.
 fn offset_of(text: &str, line: usize, column: usize) -> usize {
     let mut offset = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
@@ -338,7 +416,10 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    // Segments between newlines: one more than the newlines before `offset`.
+    text.as_bytes()[..offset.min(text.len())]
+        .split(|&b| b == b'\n')
+        .count()
 }
 
 fn column_of(text: &str, offset: usize) -> usize {
@@ -347,9 +428,11 @@ fn column_of(text: &str, offset: usize) -> usize {
     text[line_start..offset].chars().count() + 1
 }
 
-/// serde_json appends " at line L column C"; we report our own position instead.
+/// `serde_json` appends " at line L column C"; we report our own position instead.
 fn strip_position(message: &str) -> String {
-    message.find(" at line ").map_or_else(|| message.to_owned(), |i| message[..i].to_owned())
+    message
+        .find(" at line ")
+        .map_or_else(|| message.to_owned(), |i| message[..i].to_owned())
 }
 
 #[cfg(test)]
@@ -388,12 +471,14 @@ mod tests {
 
     #[test]
     fn invalid_json_reports_its_position_in_the_response() {
-        let err = parse("<think>\nok\n</think>\n<answer>\n[{\"new_object_id\": \"a\", \"x\": 1,,}]\n</answer>")
-            .unwrap_err();
+        let err = parse(
+            "<think>\nok\n</think>\n<answer>\n[{\"new_object_id\": \"a\", \"x\": 1,,}]\n</answer>",
+        )
+        .unwrap_err();
         match err {
             AnswerError::InvalidJson { line, column, .. } => {
                 assert_eq!(line, 5);
-                assert_eq!(column, 31);
+                assert_eq!(column, 32);
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -402,11 +487,19 @@ mod tests {
     #[test]
     fn missing_and_unclosed_tags_are_named() {
         assert_eq!(parse("no tags").unwrap_err(), AnswerError::MissingAnswerTag);
-        assert_eq!(parse("a\n<answer>[").unwrap_err(), AnswerError::UnclosedAnswer { line: 2 });
-        assert_eq!(parse("<answer> </answer>").unwrap_err(), AnswerError::EmptyAnswer);
+        assert_eq!(
+            parse("a\n<answer>[").unwrap_err(),
+            AnswerError::UnclosedAnswer { line: 2 }
+        );
+        assert_eq!(
+            parse("<answer> </answer>").unwrap_err(),
+            AnswerError::EmptyAnswer
+        );
         assert_eq!(
             parse("<answer>3</answer>").unwrap_err(),
-            AnswerError::NotAList { found: "a number".into() }
+            AnswerError::NotAList {
+                found: "a number".into()
+            }
         );
     }
 
@@ -428,7 +521,7 @@ mod tests {
                 "entry 0 is a number, not an object",
                 "entry 1 has no string \"new_object_id\"",
                 "entry 2 (`a`): \"x\" is a string, not a number",
-                "entry 3 (`b`): \"x\" = 1e308 is out of range",
+                "entry 3 (`b`): \"x\" = 1e+308 is out of range",
                 "entry 4 (`c`) has no \"x\"",
             ]
         );

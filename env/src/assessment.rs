@@ -47,7 +47,11 @@ impl AssessConfig {
     /// Only the cheap geometric checks: no physics, no free-space grid.
     #[must_use]
     pub fn geometry_only() -> Self {
-        Self { support: None, free_space: None, ..Self::default() }
+        Self {
+            support: None,
+            free_space: None,
+            ..Self::default()
+        }
     }
 }
 
@@ -110,7 +114,10 @@ impl Assessment {
     /// Number of relations that hold, and their total.
     #[must_use]
     pub fn relations_satisfied(&self) -> (usize, usize) {
-        (self.relations.iter().filter(|r| r.satisfied).count(), self.relations.len())
+        (
+            self.relations.iter().filter(|r| r.satisfied).count(),
+            self.relations.len(),
+        )
     }
 }
 
@@ -132,17 +139,19 @@ pub fn assess(room: &Room, response: &str, cfg: &AssessConfig) -> Assessment {
 /// Assesses a parsed answer.
 #[must_use]
 pub fn assess_parsed(room: &Room, parsed: &ParsedAnswer, cfg: &AssessConfig) -> Assessment {
+    // Sets, not list scans: a long answer of made-up ids must not take quadratic time.
     let mut seen = HashSet::new();
+    let mut reported = HashSet::new();
     let mut duplicate_objects = Vec::new();
     let mut unknown_objects = Vec::new();
     let mut first = Vec::new();
     for e in &parsed.entries {
         if room.object(&e.id).is_none() {
-            if !unknown_objects.contains(&e.id) {
+            if reported.insert(e.id.as_str()) {
                 unknown_objects.push(e.id.clone());
             }
         } else if !seen.insert(e.id.as_str()) {
-            if !duplicate_objects.contains(&e.id) {
+            if reported.insert(e.id.as_str()) {
                 duplicate_objects.push(e.id.clone());
             }
         } else {
@@ -154,8 +163,13 @@ pub fn assess_parsed(room: &Room, parsed: &ParsedAnswer, cfg: &AssessConfig) -> 
     let mut sources = Vec::new();
     for spec in &room.objects {
         if let Some(e) = first.iter().find(|e| e.id == spec.id) {
-            let (rotation, source) = heading::resolve(spec, e.rotation, e.position, room.size, centre_of);
-            poses.push(Pose { id: spec.id.clone(), position: e.position, rotation });
+            let (rotation, source) =
+                heading::resolve(spec, e.rotation, e.position, room.size, centre_of);
+            poses.push(Pose {
+                id: spec.id.clone(),
+                position: e.position,
+                rotation,
+            });
             sources.push(source);
         }
     }
@@ -169,7 +183,10 @@ pub fn assess_parsed(room: &Room, parsed: &ParsedAnswer, cfg: &AssessConfig) -> 
         && a.entry_errors.is_empty()
         && a.unknown_objects.is_empty()
         && a.duplicate_objects.is_empty();
-    if !(a.unknown_objects.is_empty() && a.duplicate_objects.is_empty() && a.entry_errors.is_empty()) {
+    if !(a.unknown_objects.is_empty()
+        && a.duplicate_objects.is_empty()
+        && a.entry_errors.is_empty())
+    {
         a.metaspatial = MetaSpatialRatios::undefined(
             "the answer has unknown, duplicated or unusable entries: MetaSpatial's reward stops before its ratios",
         );
@@ -180,7 +197,12 @@ pub fn assess_parsed(room: &Room, parsed: &ParsedAnswer, cfg: &AssessConfig) -> 
 /// Assesses a layout directly; `sources` gives each pose's heading source (see
 /// [`Scene::new`]). Poses whose id the room lacks are ignored.
 #[must_use]
-pub fn assess_layout(room: &Room, layout: &Layout, sources: &[HeadingSource], cfg: &AssessConfig) -> Assessment {
+pub fn assess_layout(
+    room: &Room,
+    layout: &Layout,
+    sources: &[HeadingSource],
+    cfg: &AssessConfig,
+) -> Assessment {
     let scene = Scene::new(room, layout, sources);
     let missing_objects: Vec<String> = room
         .objects
@@ -194,20 +216,31 @@ pub fn assess_layout(room: &Room, layout: &Layout, sources: &[HeadingSource], cf
     let metaspatial = if missing_objects.is_empty() {
         ratios(&scene)
     } else {
-        MetaSpatialRatios::undefined("not every object is placed: MetaSpatial's reward stops before its ratios")
+        MetaSpatialRatios::undefined(
+            "not every object is placed: MetaSpatial's reward stops before its ratios",
+        )
     };
     let support = cfg.support.map(|s| settle(&scene, &s));
     let unsupported = support
         .iter()
         .flatten()
         .filter(|r| r.unsupported)
-        .map(|r| Unsupported { id: r.id.clone(), drop: r.drop, tilt: r.tilt, gap: r.gap, floats: r.floats })
+        .map(|r| Unsupported {
+            id: r.id.clone(),
+            drop: r.drop,
+            tilt: r.tilt,
+            gap: r.gap,
+            floats: r.floats,
+        })
         .collect();
     let free_space = cfg.free_space.map(|f| free_space(&scene, &f));
-    let valid_scene = missing_objects.is_empty() && collisions.is_empty() && out_of_bounds.is_empty();
+    let valid_scene =
+        missing_objects.is_empty() && collisions.is_empty() && out_of_bounds.is_empty();
     let heading_sources = scene.placed.iter().map(|p| p.heading_source).collect();
     // Report the layout in room order, one pose per placed object.
-    let layout = Layout { poses: scene.placed.iter().map(|p| p.pose.clone()).collect() };
+    let layout = Layout {
+        poses: scene.placed.iter().map(|p| p.pose.clone()).collect(),
+    };
     Assessment {
         parsed: true,
         format_error: None,

@@ -42,7 +42,10 @@ pub fn out_of_bounds(scene: &Scene<'_>, max_fraction: f64) -> Vec<OutOfBounds> {
                 ("ceiling", b.top() - size.height),
             ];
             let (boundary, distance) =
-                past.into_iter().fold(("", f64::NEG_INFINITY), |m, c| if c.1 > m.1 { c } else { m });
+                past.into_iter().fold(
+                    ("", f64::NEG_INFINITY),
+                    |m, c| if c.1 > m.1 { c } else { m },
+                );
             let volume = b.volume();
             let fraction = if volume > 0.0 {
                 (1.0 - volume_inside(size, b) / volume).clamp(0.0, 1.0)

@@ -34,12 +34,20 @@ pub fn collisions(scene: &Scene<'_>, min_depth: f64) -> Vec<Collision> {
         for (j, q) in scene.placed.iter().enumerate().skip(i + 1) {
             let (u, v) = (aabbs[i], aabbs[j]);
             // Cheap reject: footprints' axis-aligned extents apart by more than the threshold.
-            if u[0] > v[1] - min_depth || v[0] > u[1] - min_depth || u[2] > v[3] - min_depth || v[2] > u[3] - min_depth {
+            if u[0] > v[1] - min_depth
+                || v[0] > u[1] - min_depth
+                || u[2] > v[3] - min_depth
+                || v[2] > u[3] - min_depth
+            {
                 continue;
             }
             let depth = penetration(&p.bounds, &q.bounds);
             if depth > min_depth {
-                let (a, b) = if p.spec.id <= q.spec.id { (p, q) } else { (q, p) };
+                let (a, b) = if p.spec.id <= q.spec.id {
+                    (p, q)
+                } else {
+                    (q, p)
+                };
                 out.push(Collision {
                     a: a.spec.id.clone(),
                     b: b.spec.id.clone(),

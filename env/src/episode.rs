@@ -33,7 +33,12 @@ pub struct EpisodeConfig {
 
 impl Default for EpisodeConfig {
     fn default() -> Self {
-        Self { max_turns: 3, stop_when_valid: true, assess: AssessConfig::default(), feedback: FeedbackConfig::default() }
+        Self {
+            max_turns: 3,
+            stop_when_valid: true,
+            assess: AssessConfig::default(),
+            feedback: FeedbackConfig::default(),
+        }
     }
 }
 
@@ -114,7 +119,11 @@ impl Episode {
     #[must_use]
     pub fn new(room: Room, config: EpisodeConfig) -> Self {
         let observation = first_observation(&room);
-        Self { room, config, observation }
+        Self {
+            room,
+            config,
+            observation,
+        }
     }
 
     /// Starts over and returns the first observation.
@@ -144,16 +153,28 @@ impl Episode {
         let truncated = !done && turn >= self.config.max_turns;
         let mut next = self.observation.clone();
         next.turn = turn + 1;
-        next.messages.push(Message { role: Role::Assistant, content: vec![Content::Text(response.to_owned())] });
+        next.messages.push(Message {
+            role: Role::Assistant,
+            content: vec![Content::Text(response.to_owned())],
+        });
         let mut content = Vec::new();
         if assessment.parsed {
-            next.images.push(ImageRequest::Layout(assessment.layout.clone()));
+            next.images
+                .push(ImageRequest::Layout(assessment.layout.clone()));
             content.push(Content::Image(next.images.len() - 1));
         }
         content.push(Content::Text(feedback_prompt(&lines, assessment.parsed)));
-        next.messages.push(Message { role: Role::User, content });
+        next.messages.push(Message {
+            role: Role::User,
+            content,
+        });
         self.observation = next;
-        StepResult { assessment, observation: self.observation.clone(), done, truncated }
+        StepResult {
+            assessment,
+            observation: self.observation.clone(),
+            done,
+            truncated,
+        }
     }
 }
 

@@ -20,7 +20,10 @@ pub struct FeedbackConfig {
 
 impl Default for FeedbackConfig {
     fn default() -> Self {
-        Self { max_lines: 12, max_chars: 1200 }
+        Self {
+            max_lines: 12,
+            max_chars: 1200,
+        }
     }
 }
 
@@ -52,27 +55,61 @@ fn problems(a: &Assessment) -> Vec<String> {
         ));
         return lines;
     }
-    lines.extend(a.entry_errors.iter().map(|e| format!("{e} and was ignored")));
+    lines.extend(
+        a.entry_errors
+            .iter()
+            .map(|e| format!("{e} and was ignored")),
+    );
     if !a.missing_objects.is_empty() {
-        lines.push(format!("missing from your answer: {}", a.missing_objects.join(", ")));
+        lines.push(format!(
+            "missing from your answer: {}",
+            a.missing_objects.join(", ")
+        ));
     }
-    lines.extend(a.unknown_objects.iter().map(|id| format!("{id} is not an object of this room")));
-    lines.extend(a.duplicate_objects.iter().map(|id| format!("{id} is placed more than once; only the first counts")));
+    lines.extend(
+        a.unknown_objects
+            .iter()
+            .map(|id| format!("{id} is not an object of this room")),
+    );
+    lines.extend(
+        a.duplicate_objects
+            .iter()
+            .map(|id| format!("{id} is placed more than once; only the first counts")),
+    );
     let mut collisions: Vec<_> = a.collisions.iter().collect();
-    collisions.sort_by(|x, y| y.depth.total_cmp(&x.depth).then((&x.a, &x.b).cmp(&(&y.a, &y.b))));
-    lines.extend(collisions.iter().map(|c| format!("{} overlaps {} by {:.2} m", c.a, c.b, c.depth)));
+    collisions.sort_by(|x, y| {
+        y.depth
+            .total_cmp(&x.depth)
+            .then((&x.a, &x.b).cmp(&(&y.a, &y.b)))
+    });
+    lines.extend(
+        collisions
+            .iter()
+            .map(|c| format!("{} overlaps {} by {:.2} m", c.a, c.b, c.depth)),
+    );
     let mut outside: Vec<_> = a.out_of_bounds.iter().collect();
     outside.sort_by(|x, y| y.distance.total_cmp(&x.distance).then(x.id.cmp(&y.id)));
     lines.extend(outside.iter().map(|o| match o.boundary.as_str() {
         "floor" => format!("{} is {:.2} m below the floor", o.id, o.distance),
         "ceiling" => format!("{} is {:.2} m above the ceiling", o.id, o.distance),
-        wall => format!("{} is {:.2} m past the {}", o.id, o.distance, wall.replace('_', " ")),
+        wall => format!(
+            "{} is {:.2} m past the {}",
+            o.id,
+            o.distance,
+            wall.replace('_', " ")
+        ),
     }));
     for u in &a.unsupported {
         if u.floats {
-            lines.push(format!("{} floats {:.2} m above what is below it", u.id, u.gap));
+            lines.push(format!(
+                "{} floats {:.2} m above what is below it",
+                u.id, u.gap
+            ));
         } else if u.tilt > 5.0 {
-            lines.push(format!("{} tips over ({:.0}°): it needs support", u.id, u.tilt));
+            lines.push(format!(
+                "{} tips over ({:.0}°): it needs support",
+                u.id, u.tilt
+            ));
         } else {
             lines.push(format!("{} falls {:.2} m: it needs support", u.id, u.drop));
         }
@@ -83,7 +120,9 @@ fn problems(a: &Assessment) -> Vec<String> {
             ("on", Some(LayoutElement::Middle)) => "be in the middle of the room".to_owned(),
             ("on", Some(LayoutElement::Ceiling)) => "hang from the ceiling".to_owned(),
             ("on", Some(wall)) => format!("be against the {}", wall.name().replace('_', " ")),
-            ("in the corner", Some(e)) => format!("be in a corner by the {}", e.name().replace('_', " ")),
+            ("in the corner", Some(e)) => {
+                format!("be in a corner by the {}", e.name().replace('_', " "))
+            }
             ("in front", None) => format!("be in front of {}", r.object),
             (rel, None) if r.adjacent && rel != "on" && rel != "under" && rel != "above" => {
                 format!("be {rel} {} and touch it", r.object)
@@ -106,10 +145,23 @@ mod tests {
         let room = load_room(include_str!("../tests/fixtures/case_008.json"), "case_008").unwrap();
         let response: serde_json::Value =
             serde_json::from_str(include_str!("../tests/fixtures/case_008.json")).unwrap();
-        let a = assess(&room, response["response"].as_str().unwrap(), &AssessConfig::geometry_only());
-        let lines = feedback(&a, &FeedbackConfig { max_lines: 3, max_chars: 1000 });
+        let a = assess(
+            &room,
+            response["response"].as_str().unwrap(),
+            &AssessConfig::geometry_only(),
+        );
+        let lines = feedback(
+            &a,
+            &FeedbackConfig {
+                max_lines: 3,
+                max_chars: 1000,
+            },
+        );
         assert_eq!(lines.len(), 4);
         assert!(lines[3].starts_with("… and "), "{lines:?}");
-        assert!(lines[0].contains(" overlaps ") && lines[0].ends_with(" m"), "{lines:?}");
+        assert!(
+            lines[0].contains(" overlaps ") && lines[0].ends_with(" m"),
+            "{lines:?}"
+        );
     }
 }

@@ -29,7 +29,12 @@ pub struct FreeSpaceConfig {
 
 impl Default for FreeSpaceConfig {
     fn default() -> Self {
-        Self { cell: 0.05, agent_width: 0.2, clearance: 1.8, step_height: 0.03 }
+        Self {
+            cell: 0.05,
+            agent_width: 0.2,
+            clearance: 1.8,
+            step_height: 0.03,
+        }
     }
 }
 
@@ -78,7 +83,8 @@ pub fn free_space(scene: &Scene<'_>, cfg: &FreeSpaceConfig) -> FreeSpace {
     for j in 0..ny {
         for i in 0..nx {
             let [x, y] = centre(i, j);
-            let clear_of_walls = x >= radius && y >= radius && size.length - x >= radius && size.width - y >= radius;
+            let clear_of_walls =
+                x >= radius && y >= radius && size.length - x >= radius && size.width - y >= radius;
             standing[j * nx + i] = clear_of_walls && !blocked_near[j * nx + i];
         }
     }
@@ -86,39 +92,58 @@ pub fn free_space(scene: &Scene<'_>, cfg: &FreeSpaceConfig) -> FreeSpace {
     let fraction_of = |label: usize| {
         let region: Vec<bool> = labels.iter().map(|&l| l == label).collect();
         let swept = dilate(&region, nx, ny, rx, ry);
-        let covered = swept.iter().zip(&occupied).filter(|(s, o)| **s && !**o).count();
-        if free_cells == 0 { 0.0 } else { covered as f64 / free_cells as f64 }
+        let covered = swept
+            .iter()
+            .zip(&occupied)
+            .filter(|(s, o)| **s && !**o)
+            .count();
+        if free_cells == 0 {
+            0.0
+        } else {
+            covered as f64 / free_cells as f64
+        }
     };
     let mut sizes = std::collections::BTreeMap::<usize, usize>::new();
     for &l in labels.iter().filter(|&&l| l != 0) {
         *sizes.entry(l).or_default() += 1;
     }
     // Largest region; ties go to the lowest label, i.e. the first in scan order.
-    let largest = sizes.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(&l, _)| l);
+    let largest = sizes
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(&l, _)| l);
     let largest_region_fraction = largest.map_or(0.0, fraction_of);
-    let door_reachable_fraction = scene.room.openings.iter().find(|o| o.kind == OpeningKind::Door).map(|door| {
-        // The standing cells in a strip in front of the door, one agent width deep.
-        let depth = cfg.agent_width + radius;
-        let (lo, hi) = (door.offset - door.width / 2.0, door.offset + door.width / 2.0);
-        let mut touched = std::collections::BTreeSet::new();
-        for j in 0..ny {
-            for i in 0..nx {
-                let [x, y] = centre(i, j);
-                let (along, into) = match door.wall {
-                    // `offset` runs from the wall's left end seen from inside the room.
-                    LayoutElement::SouthWall => (size.length - x, y),
-                    LayoutElement::NorthWall => (x, size.width - y),
-                    LayoutElement::EastWall => (size.width - y, size.length - x),
-                    _ => (y, x),
-                };
-                let label = labels[j * nx + i];
-                if label != 0 && into <= depth && along >= lo && along <= hi {
-                    touched.insert(label);
+    let door_reachable_fraction = scene
+        .room
+        .openings
+        .iter()
+        .find(|o| o.kind == OpeningKind::Door)
+        .map(|door| {
+            // The standing cells in a strip in front of the door, one agent width deep.
+            let depth = cfg.agent_width + radius;
+            let (lo, hi) = (
+                door.offset - door.width / 2.0,
+                door.offset + door.width / 2.0,
+            );
+            let mut touched = std::collections::BTreeSet::new();
+            for j in 0..ny {
+                for i in 0..nx {
+                    let [x, y] = centre(i, j);
+                    let (along, into) = match door.wall {
+                        // `offset` runs from the wall's left end seen from inside the room.
+                        LayoutElement::SouthWall => (size.length - x, y),
+                        LayoutElement::NorthWall => (x, size.width - y),
+                        LayoutElement::EastWall => (size.width - y, size.length - x),
+                        _ => (y, x),
+                    };
+                    let label = labels[j * nx + i];
+                    if label != 0 && into <= depth && along >= lo && along <= hi {
+                        touched.insert(label);
+                    }
                 }
             }
-        }
-        touched.into_iter().map(fraction_of).sum::<f64>().min(1.0)
-    });
+            touched.into_iter().map(fraction_of).sum::<f64>().min(1.0)
+        });
     FreeSpace {
         free_fraction: free_cells as f64 / (nx * ny) as f64,
         largest_region_fraction,

@@ -17,6 +17,7 @@ use crate::room::{RoomSize, Size};
 /// `90f64.to_radians().cos()` is 6e-17, not 0; snapping keeps touching axis-aligned boxes
 /// touching instead of overlapping by rounding noise.
 #[must_use]
+#[allow(clippy::float_cmp)] // exact quarter turns are the point
 pub fn sin_cos_deg(degrees: f64) -> (f64, f64) {
     let turned = degrees.rem_euclid(360.0);
     if turned == 0.0 {
@@ -84,10 +85,17 @@ impl OrientedBox {
         let (r, f) = (self.right, self.front);
         let (a, b) = (self.half[0], self.half[1]);
         let corner = |sr: f64, sf: f64| {
-            [cx + sr * a * r[0] + sf * b * f[0], cy + sr * a * r[1] + sf * b * f[1]]
+            [
+                cx + sr * a * r[0] + sf * b * f[0],
+                cy + sr * a * r[1] + sf * b * f[1],
+            ]
         };
-        let mut corners =
-            [corner(-1.0, -1.0), corner(1.0, -1.0), corner(1.0, 1.0), corner(-1.0, 1.0)];
+        let mut corners = [
+            corner(-1.0, -1.0),
+            corner(1.0, -1.0),
+            corner(1.0, 1.0),
+            corner(-1.0, 1.0),
+        ];
         // With a clockwise heading, right × front points down, so this walk is clockwise in
         // room coordinates unless the box is degenerate; clipping wants counter-clockwise.
         if signed_area(&corners) < 0.0 {
@@ -106,7 +114,12 @@ impl OrientedBox {
     pub fn aabb_2d(&self) -> [f64; 4] {
         let rx = self.radius_along([1.0, 0.0]);
         let ry = self.radius_along([0.0, 1.0]);
-        [self.center[0] - rx, self.center[0] + rx, self.center[1] - ry, self.center[1] + ry]
+        [
+            self.center[0] - rx,
+            self.center[0] + rx,
+            self.center[1] - ry,
+            self.center[1] + ry,
+        ]
     }
 
     /// Coordinates of a floor point in the box's frame: (along right, along front).
@@ -173,7 +186,17 @@ pub fn volume_inside(room: RoomSize, b: &OrientedBox) -> f64 {
     if dz <= 0.0 {
         return 0.0;
     }
-    let floor = [[0.0, 0.0], [room.length, 0.0], [room.length, room.width], [0.0, room.width]];
+    let [x0, x1, y0, y1] = b.aabb_2d();
+    if x0 >= 0.0 && y0 >= 0.0 && x1 <= room.length && y1 <= room.width {
+        // The whole footprint is over the floor: no clipping needed.
+        return 4.0 * b.half[0] * b.half[1] * dz;
+    }
+    let floor = [
+        [0.0, 0.0],
+        [room.length, 0.0],
+        [room.length, room.width],
+        [0.0, room.width],
+    ];
     signed_area(&clip_convex(&b.footprint(), &floor)).abs() * dz
 }
 
@@ -201,7 +224,8 @@ fn clip_convex(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> Vec<[f64; 2]> {
             break;
         }
         let (e0, e1) = (clip[i], clip[(i + 1) % n]);
-        let side = |p: [f64; 2]| (e1[0] - e0[0]) * (p[1] - e0[1]) - (e1[1] - e0[1]) * (p[0] - e0[0]);
+        let side =
+            |p: [f64; 2]| (e1[0] - e0[0]) * (p[1] - e0[1]) - (e1[1] - e0[1]) * (p[0] - e0[0]);
         let input = std::mem::take(&mut output);
         let m = input.len();
         for j in 0..m {
@@ -220,11 +244,24 @@ fn clip_convex(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> Vec<[f64; 2]> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // hand-computed values are exact
 mod tests {
     use super::*;
 
+    fn obb(center: [f64; 3], [length, width, height]: [f64; 3], heading: f64) -> OrientedBox {
+        OrientedBox::new(
+            center,
+            Size {
+                length,
+                width,
+                height,
+            },
+            heading,
+        )
+    }
+
     fn unit(center: [f64; 3], heading: f64) -> OrientedBox {
-        OrientedBox::new(center, Size { length: 1.0, width: 1.0, height: 1.0 }, heading)
+        obb(center, [1.0; 3], heading)
     }
 
     #[test]
@@ -254,20 +291,24 @@ mod tests {
 
     #[test]
     fn half_a_box_through_a_wall_is_half_outside() {
-        let room = RoomSize { length: 4.0, width: 3.0, height: 2.5 };
-        let b = OrientedBox::new([4.0, 1.0, 0.5], Size { length: 1.0, width: 0.5, height: 1.0 }, 0.0);
+        let room = RoomSize {
+            length: 4.0,
+            width: 3.0,
+            height: 2.5,
+        };
+        let b = obb([4.0, 1.0, 0.5], [1.0, 0.5, 1.0], 0.0);
         assert!((volume_inside(room, &b) - 0.25).abs() < 1e-12);
     }
 
     #[test]
     fn footprint_is_counter_clockwise_and_has_the_box_area() {
-        let b = OrientedBox::new([1.0, 2.0, 0.0], Size { length: 2.0, width: 0.5, height: 1.0 }, 30.0);
+        let b = obb([1.0, 2.0, 0.0], [2.0, 0.5, 1.0], 30.0);
         assert!((signed_area(&b.footprint()) - 1.0).abs() < 1e-12);
     }
 
     #[test]
     fn heading_90_faces_east_with_length_along_y() {
-        let b = OrientedBox::new([0.0, 0.0, 0.0], Size { length: 2.0, width: 1.0, height: 1.0 }, 90.0);
+        let b = obb([0.0, 0.0, 0.0], [2.0, 1.0, 1.0], 90.0);
         assert_eq!(b.front, [1.0, 0.0]);
         assert_eq!(b.aabb_2d(), [-0.5, 0.5, -1.0, 1.0]);
     }

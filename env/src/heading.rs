@@ -93,6 +93,7 @@ pub fn resolve(
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact by construction
 mod tests {
     use super::*;
 

@@ -12,6 +12,7 @@ pub mod answer;
 pub mod assessment;
 pub mod bounds;
 pub mod collision;
+pub mod data;
 pub mod episode;
 pub mod feedback;
 pub mod free_space;

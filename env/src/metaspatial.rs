@@ -25,6 +25,10 @@
 //! Headings: an answer's heading is used as if it were written into the scene graph's
 //! `rotation.z_angle`; a heading we derived from `facing` is one their code does not have.
 
+// Their code compares headings and coordinates with `==`; reproducing it means comparing
+// exactly, so float equality here is deliberate.
+#![allow(clippy::float_cmp)]
+
 use serde::{Deserialize, Serialize};
 
 use crate::heading::{HeadingSource, normalize};
@@ -40,8 +44,9 @@ pub struct MetaSpatialRatios {
     /// Their constraint-violation ratio; `None` where their code raises or the layout is
     /// incomplete.
     pub constraint_violation_ratio: Option<f64>,
-    /// Whether every heading is one their boxes represent (within `np.isclose` of 0, 90, 180 or
-    /// 270) and came from the answer or the scene graph.
+    /// Whether every heading is exactly 0, 90, 180 or 270 (the values all their functions
+    /// handle; their constraint functions compare with `==`) and came from the answer or the
+    /// scene graph. The extended ratios then equal theirs.
     pub within_definition: bool,
     /// Our collision ratio by their definition, extended to any heading; `None` only for an
     /// incomplete layout.
@@ -117,11 +122,17 @@ pub fn ratios(scene: &Scene<'_>) -> MetaSpatialRatios {
         match b.rotation {
             None => {
                 within = false;
-                notes.push(format!("`{}` has no rotation.z_angle: their code raises", b.id));
+                notes.push(format!(
+                    "`{}` has no rotation.z_angle: their code raises",
+                    b.id
+                ));
             }
-            Some(r) if right_angle(r).is_none() => {
+            Some(r) if ![0.0, 90.0, 180.0, 270.0].contains(&r) => {
                 within = false;
-                notes.push(format!("`{}` heading {r}° is not a right angle", b.id));
+                notes.push(format!(
+                    "`{}` heading {r}° is not exactly 0, 90, 180 or 270",
+                    b.id
+                ));
             }
             Some(_) => {}
         }
@@ -143,9 +154,16 @@ pub fn ratios(scene: &Scene<'_>) -> MetaSpatialRatios {
     };
     let collision_ratio = keep(exact_collisions);
     let constraint_violation_ratio = keep(exact_constraints);
-    let extended_collision_ratio = keep(self::collision_ratio(&boxes, Mode::Extended));
-    let extended_constraint_violation_ratio =
-        keep(constraint_ratio(scene, &boxes, room, Mode::Extended));
+    // Within their definition the extended computation is the same arithmetic on the same
+    // values.
+    let (extended_collision_ratio, extended_constraint_violation_ratio) = if within {
+        (collision_ratio, constraint_violation_ratio)
+    } else {
+        (
+            keep(self::collision_ratio(&boxes, Mode::Extended)),
+            keep(constraint_ratio(scene, &boxes, room, Mode::Extended)),
+        )
+    };
     MetaSpatialRatios {
         collision_ratio,
         constraint_violation_ratio,
@@ -200,7 +218,10 @@ fn collision_extent(b: &MsBox<'_>, mode: Mode) -> Result<[f64; 6], Raised> {
     match mode {
         Mode::Exact => {
             let r = b.rotation.ok_or_else(|| {
-                Raised(format!("`{}` has no rotation.z_angle: their code raises", b.id))
+                Raised(format!(
+                    "`{}` has no rotation.z_angle: their code raises",
+                    b.id
+                ))
             })?;
             if isclose(r, 90.0) || isclose(r, 270.0) {
                 std::mem::swap(&mut l, &mut w);
@@ -212,7 +233,11 @@ fn collision_extent(b: &MsBox<'_>, mode: Mode) -> Result<[f64; 6], Raised> {
             None => {
                 let obb = crate::geometry::OrientedBox::new(
                     p,
-                    crate::room::Size { length: l, width: w, height: h },
+                    crate::room::Size {
+                        length: l,
+                        width: w,
+                        height: h,
+                    },
                     b.heading,
                 );
                 let [x0, x1, y0, y1] = obb.aabb_2d();
@@ -220,7 +245,14 @@ fn collision_extent(b: &MsBox<'_>, mode: Mode) -> Result<[f64; 6], Raised> {
             }
         },
     }
-    Ok([p[0] - l / 2.0, p[0] + l / 2.0, p[1] - w / 2.0, p[1] + w / 2.0, p[2] - h / 2.0, p[2] + h / 2.0])
+    Ok([
+        p[0] - l / 2.0,
+        p[0] + l / 2.0,
+        p[1] - w / 2.0,
+        p[1] + w / 2.0,
+        p[2] - h / 2.0,
+        p[2] + h / 2.0,
+    ])
 }
 
 /// Their per-axis overlap test: strict overlap with neither facing pair within 1 mm.
@@ -231,7 +263,10 @@ fn axis_overlap(min1: f64, max1: f64, min2: f64, max2: f64) -> bool {
 fn collision_ratio(boxes: &[MsBox<'_>], mode: Mode) -> Result<f64, Raised> {
     // Their loop reads every box's rotation (each is the first of some pair) before any
     // thinness test can skip it, so one missing rotation raises whatever the sizes.
-    let extents = boxes.iter().map(|b| collision_extent(b, mode)).collect::<Result<Vec<_>, _>>()?;
+    let extents = boxes
+        .iter()
+        .map(|b| collision_extent(b, mode))
+        .collect::<Result<Vec<_>, _>>()?;
     let n = boxes.len();
     let mut count = 0usize;
     for i in 0..n {
@@ -245,15 +280,22 @@ fn collision_ratio(boxes: &[MsBox<'_>], mode: Mode) -> Result<f64, Raised> {
             }
         }
     }
-    Ok(if n > 1 { count as f64 / (n * (n - 1) / 2) as f64 } else { 0.0 })
+    Ok(if n > 1 {
+        count as f64 / (n * (n - 1) / 2) as f64
+    } else {
+        0.0
+    })
 }
 
 /// What a constraint function needs of each box: rotation as they compare it.
 fn rotation_for(b: &MsBox<'_>, mode: Mode) -> Result<f64, Raised> {
     match mode {
-        Mode::Exact => b
-            .rotation
-            .ok_or_else(|| Raised(format!("`{}` has no rotation.z_angle: their code raises", b.id))),
+        Mode::Exact => b.rotation.ok_or_else(|| {
+            Raised(format!(
+                "`{}` has no rotation.z_angle: their code raises",
+                b.id
+            ))
+        }),
         Mode::Extended => Ok(f64::from(right_angle(b.heading).map_or_else(
             || ((normalize(b.heading) / 90.0).round() as u32 % 4) * 90,
             |k| u32::from(k) * 90,
@@ -293,19 +335,33 @@ fn constraint_ratio(
         }
         for r in &p.spec.placement.objects {
             let b = boxes.iter().find(|b| b.id == r.target).ok_or_else(|| {
-                Raised(format!("`{}` refers to `{}`, which is not in the scene", a.id, r.target))
+                Raised(format!(
+                    "`{}` refers to `{}`, which is not in the scene",
+                    a.id, r.target
+                ))
             })?;
-            regions.push(region(Relation::Object(r.preposition), a, b, r.adjacent, dims, mode)?);
+            regions.push(region(
+                Relation::Object(r.preposition),
+                a,
+                b,
+                r.adjacent,
+                dims,
+                mode,
+            )?);
         }
         let [x, y, z] = a.position;
-        let inside = regions.iter().any(|g| {
-            g[0] <= x && x <= g[1] && g[2] <= y && y <= g[3] && g[4] <= z && z <= g[5]
-        });
+        let inside = regions
+            .iter()
+            .any(|g| g[0] <= x && x <= g[1] && g[2] <= y && y <= g[3] && g[4] <= z && z <= g[5]);
         if !inside {
             violations += 1;
         }
     }
-    Ok(if objects > 0 { violations as f64 / objects as f64 } else { 0.0 })
+    Ok(if objects > 0 {
+        violations as f64 / objects as f64
+    } else {
+        0.0
+    })
 }
 
 /// Python's `((adj * s) - (not adj * s)) / 2`: the lateral margin of their directional
@@ -357,7 +413,11 @@ fn region(
     };
     match relation {
         Relation::On | Relation::Object(ObjectPreposition::On) => {
-            let (lb, wb) = if rot_b == 90.0 || rot_b == 270.0 { (wb0, lb0) } else { (lb0, wb0) };
+            let (lb, wb) = if rot_b == 90.0 || rot_b == 270.0 {
+                (wb0, lb0)
+            } else {
+                (lb0, wb0)
+            };
             let (z0, z1, x0, x1, y0, y1);
             match b.element {
                 Some(LayoutElement::Ceiling) => {
@@ -367,8 +427,16 @@ fn region(
                     (y0, y1) = (p[1] - wb / 2.0 + wa / 2.0, p[1] + wb / 2.0 - wa / 2.0);
                 }
                 Some(wall) if wall.is_wall() => {
-                    z0 = if floor { ha / 2.0 } else { p[2] - hb / 2.0 + ha / 2.0 };
-                    z1 = if floor { ha / 2.0 } else { p[2] + hb / 2.0 - ha / 2.0 };
+                    z0 = if floor {
+                        ha / 2.0
+                    } else {
+                        p[2] - hb / 2.0 + ha / 2.0
+                    };
+                    z1 = if floor {
+                        ha / 2.0
+                    } else {
+                        p[2] + hb / 2.0 - ha / 2.0
+                    };
                     let s: [f64; 8] = match wall {
                         LayoutElement::WestWall => [1.0, 1.0, -1.0, 1.0, 1.0, 1.0, 1.0, -1.0],
                         LayoutElement::EastWall => [-1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0, -1.0],
@@ -383,7 +451,11 @@ fn region(
                 // Objects and `middle of the room` (their dedicated branch for it is
                 // unreachable: the first test already takes every non-wall, non-ceiling id).
                 _ => {
-                    z0 = if floor { ha / 2.0 } else { p[2] + hb / 2.0 + ha / 2.0 };
+                    z0 = if floor {
+                        ha / 2.0
+                    } else {
+                        p[2] + hb / 2.0 + ha / 2.0
+                    };
                     z1 = z0;
                     (x0, x1) = (p[0] - lb / 2.0 + la / 2.0, p[0] + lb / 2.0 - la / 2.0);
                     (y0, y1) = (p[1] - wb / 2.0 + wa / 2.0, p[1] + wb / 2.0 - wa / 2.0);
@@ -392,8 +464,16 @@ fn region(
             Ok(clamp_all([x0, x1, y0, y1, z0, z1], [la, wa, ha], room))
         }
         Relation::Object(ObjectPreposition::Under) => {
-            let (lb, wb) = if rot_b == 90.0 || rot_b == 270.0 { (wb0, lb0) } else { (lb0, wb0) };
-            let z1 = if floor { ha / 2.0 } else { p[2] - hb / 2.0 - ha / 2.0 };
+            let (lb, wb) = if rot_b == 90.0 || rot_b == 270.0 {
+                (wb0, lb0)
+            } else {
+                (lb0, wb0)
+            };
+            let z1 = if floor {
+                ha / 2.0
+            } else {
+                p[2] - hb / 2.0 - ha / 2.0
+            };
             Ok(clamp_all(
                 [
                     p[0] - lb / 2.0 - la / 2.0,
@@ -415,7 +495,11 @@ fn region(
             let (y0, y1) = ordered(p[1] - ey / 2.0 - wa / 2.0, p[1] + ey / 2.0 + wa / 2.0);
             let (x0, x1) = clamp(x0, x1, la / 2.0, room[0]);
             let (y0, y1) = clamp(y0, y1, wa / 2.0, room[1]);
-            let mut z0 = if floor { ha / 2.0 } else { p[2] + hb / 2.0 + ha / 2.0 };
+            let mut z0 = if floor {
+                ha / 2.0
+            } else {
+                p[2] + hb / 2.0 + ha / 2.0
+            };
             let z1 = if floor { ha / 2.0 } else { room[2] };
             z0 = (ha / 2.0).max(z0.min(room[2] - ha / 2.0));
             z0 = z0.max(0.0 + ha / 2.0);
@@ -423,25 +507,57 @@ fn region(
         }
         Relation::Corner => {
             let k = quarter()?;
-            let z = if floor { ha / 2.0 } else { p[2] - hb / 2.0 + ha / 2.0 };
+            let z = if floor {
+                ha / 2.0
+            } else {
+                p[2] - hb / 2.0 + ha / 2.0
+            };
             // Flush in front of the reference, spanning its width less the object's half; no
             // ordering and no clamping in their code.
             Ok(match k {
                 0 => {
                     let y = p[1] + wb0 / 2.0 + wa / 2.0;
-                    [p[0] - lb0 / 2.0 + la / 2.0, p[0] + lb0 / 2.0 - la / 2.0, y, y, z, z]
+                    [
+                        p[0] - lb0 / 2.0 + la / 2.0,
+                        p[0] + lb0 / 2.0 - la / 2.0,
+                        y,
+                        y,
+                        z,
+                        z,
+                    ]
                 }
                 1 => {
                     let x = p[0] + wb0 / 2.0 + la / 2.0;
-                    [x, x, p[1] - lb0 / 2.0 + wa / 2.0, p[1] + lb0 / 2.0 - wa / 2.0, z, z]
+                    [
+                        x,
+                        x,
+                        p[1] - lb0 / 2.0 + wa / 2.0,
+                        p[1] + lb0 / 2.0 - wa / 2.0,
+                        z,
+                        z,
+                    ]
                 }
                 2 => {
                     let y = p[1] - wb0 / 2.0 - wa / 2.0;
-                    [p[0] - lb0 / 2.0 + la / 2.0, p[0] + lb0 / 2.0 - la / 2.0, y, y, z, z]
+                    [
+                        p[0] - lb0 / 2.0 + la / 2.0,
+                        p[0] + lb0 / 2.0 - la / 2.0,
+                        y,
+                        y,
+                        z,
+                        z,
+                    ]
                 }
                 _ => {
                     let x = p[0] - wb0 / 2.0 - la / 2.0;
-                    [x, x, p[1] - lb0 / 2.0 + wa / 2.0, p[1] + lb0 / 2.0 - wa / 2.0, z, z]
+                    [
+                        x,
+                        x,
+                        p[1] - lb0 / 2.0 + wa / 2.0,
+                        p[1] + lb0 / 2.0 - wa / 2.0,
+                        z,
+                        z,
+                    ]
                 }
             })
         }
@@ -481,7 +597,11 @@ fn region(
                 out[2 * ax] = lo;
                 out[2 * ax + 1] = hi;
             }
-            out[4] = if floor { ha / 2.0 } else { p[2] - hb / 2.0 + ha / 2.0 };
+            out[4] = if floor {
+                ha / 2.0
+            } else {
+                p[2] - hb / 2.0 + ha / 2.0
+            };
             out[5] = if floor { ha / 2.0 } else { room[2] - ha / 2.0 };
             Ok(out)
         }
@@ -523,7 +643,7 @@ mod tests {
         assert_eq!(right_angle(90.0009), Some(1));
         assert_eq!(right_angle(90.001), None);
         assert_eq!(right_angle(-90.0), Some(3));
-        assert_eq!(right_angle(359.9999999), Some(0));
+        assert_eq!(right_angle(359.999_999_9), Some(0));
     }
 
     #[test]

@@ -96,7 +96,9 @@ fn gap_below(i: usize, scene: &Scene<'_>, slack: f64) -> f64 {
         .placed
         .iter()
         .enumerate()
-        .filter(|&(j, q)| j != i && penetration_2d(p, &q.bounds) > 0.0 && q.bounds.top() <= p.bottom() + slack)
+        .filter(|&(j, q)| {
+            j != i && penetration_2d(p, &q.bounds) > 0.0 && q.bounds.top() <= p.bottom() + slack
+        })
         .map(|(_, q)| q.bounds.top())
         .fold(0.0, f64::max);
     p.bottom() - surface
@@ -106,28 +108,46 @@ fn gap_below(i: usize, scene: &Scene<'_>, slack: f64) -> f64 {
 #[must_use]
 pub fn settle(scene: &Scene<'_>, cfg: &SupportConfig) -> Vec<SupportReport> {
     let room = scene.room.size;
-    let held: Vec<bool> = scene.placed.iter().map(|p| is_held(p, scene, cfg)).collect();
+    let held: Vec<bool> = scene
+        .placed
+        .iter()
+        .map(|p| is_held(p, scene, cfg))
+        .collect();
 
     let mut world = PhysicsWorld::new();
     world.gravity = Vector::new(0.0, 0.0, -9.81);
     let margin = 5.0;
-    let floor = world.insert_body(
-        RigidBodyBuilder::fixed().translation(Vector::new(room.length as f32 / 2.0, room.width as f32 / 2.0, -0.5)),
-    );
+    let floor = world.insert_body(RigidBodyBuilder::fixed().translation(Vector::new(
+        room.length as f32 / 2.0,
+        room.width as f32 / 2.0,
+        -0.5,
+    )));
     world.insert_collider(
-        ColliderBuilder::cuboid(room.length as f32 / 2.0 + margin, room.width as f32 / 2.0 + margin, 0.5),
+        ColliderBuilder::cuboid(
+            room.length as f32 / 2.0 + margin,
+            room.width as f32 / 2.0 + margin,
+            0.5,
+        ),
         Some(floor),
     );
     let mut bodies = Vec::with_capacity(scene.placed.len());
     let mut colliders = Vec::with_capacity(scene.placed.len());
     for (p, &is_held) in scene.placed.iter().zip(&held) {
         let [x, y, z] = p.bounds.center;
-        let builder = if is_held { RigidBodyBuilder::fixed() } else { RigidBodyBuilder::dynamic() };
+        let builder = if is_held {
+            RigidBodyBuilder::fixed()
+        } else {
+            RigidBodyBuilder::dynamic()
+        };
         let body = world.insert_body(
             builder
                 .translation(Vector::new(x as f32, y as f32, z as f32))
                 // Our headings turn clockwise seen from above; Rapier's angles counter-clockwise.
-                .rotation(Vector::new(0.0, 0.0, -(p.pose.rotation.to_radians() as f32))),
+                .rotation(Vector::new(
+                    0.0,
+                    0.0,
+                    -(p.pose.rotation.to_radians() as f32),
+                )),
         );
         // Degenerate boxes (a zero side) still need volume to be simulated.
         let half = p.bounds.half.map(|h| (h as f32).max(0.002));
@@ -144,7 +164,9 @@ pub fn settle(scene: &Scene<'_>, cfg: &SupportConfig) -> Vec<SupportReport> {
     let mut ignored = HashSet::new();
     for i in 0..scene.placed.len() {
         for j in i + 1..scene.placed.len() {
-            if penetration(&scene.placed[i].bounds, &scene.placed[j].bounds) > cfg.ignore_overlap_depth {
+            if penetration(&scene.placed[i].bounds, &scene.placed[j].bounds)
+                > cfg.ignore_overlap_depth
+            {
                 ignored.insert((colliders[i], colliders[j]));
                 ignored.insert((colliders[j], colliders[i]));
             }
@@ -153,7 +175,11 @@ pub fn settle(scene: &Scene<'_>, cfg: &SupportConfig) -> Vec<SupportReport> {
     let hooks = IgnorePairs(ignored);
     for _ in 0..cfg.max_steps {
         world.step_with_events(&hooks, &());
-        if bodies.iter().zip(&held).all(|(&b, &h)| h || world.bodies[b].is_sleeping()) {
+        if bodies
+            .iter()
+            .zip(&held)
+            .all(|(&b, &h)| h || world.bodies[b].is_sleeping())
+        {
             break;
         }
     }

@@ -50,7 +50,15 @@ pub struct RelationTolerances {
 
 impl Default for RelationTolerances {
     fn default() -> Self {
-        Self { adjacent: 0.05, support: 0.02, overlap: 0.02, wall: 0.05, corner: 0.3, middle: 0.3, facing: 30.0 }
+        Self {
+            adjacent: 0.05,
+            support: 0.02,
+            overlap: 0.02,
+            wall: 0.05,
+            corner: 0.3,
+            middle: 0.3,
+            facing: 30.0,
+        }
     }
 }
 
@@ -79,11 +87,25 @@ pub fn evaluate(scene: &Scene<'_>, tol: &RelationTolerances) -> Vec<RelationResu
     for p in &scene.placed {
         for r in &p.spec.placement.room {
             let error = room_relation_error(p, r.element, r.preposition, scene.room.size, tol);
-            out.push(result(p, r.preposition.name(), r.element.name(), false, Some(error)));
+            out.push(result(
+                p,
+                r.preposition.name(),
+                r.element.name(),
+                false,
+                Some(error),
+            ));
         }
         for r in &p.spec.placement.objects {
-            let error = scene.get(&r.target).map(|q| object_relation_error(p, q, r.preposition, r.adjacent, tol));
-            out.push(result(p, r.preposition.name(), &r.target, r.adjacent, error));
+            let error = scene
+                .get(&r.target)
+                .map(|q| object_relation_error(p, q, r.preposition, r.adjacent, tol));
+            out.push(result(
+                p,
+                r.preposition.name(),
+                &r.target,
+                r.adjacent,
+                error,
+            ));
         }
         if let Some(facing) = p.spec.facing.as_deref() {
             let target = match LayoutElement::from_name(facing) {
@@ -103,7 +125,13 @@ pub fn evaluate(scene: &Scene<'_>, tol: &RelationTolerances) -> Vec<RelationResu
     out
 }
 
-fn result(p: &Placed<'_>, relation: &str, object: &str, adjacent: bool, error: Option<f64>) -> RelationResult {
+fn result(
+    p: &Placed<'_>,
+    relation: &str,
+    object: &str,
+    adjacent: bool,
+    error: Option<f64>,
+) -> RelationResult {
     RelationResult {
         subject: p.spec.id.clone(),
         relation: relation.to_owned(),
@@ -129,14 +157,25 @@ fn room_relation_error(
     tol: &RelationTolerances,
 ) -> f64 {
     let gaps = wall_gaps(&p.bounds, room);
-    let gap = |e: LayoutElement| gaps[LayoutElement::WALLS.iter().position(|&w| w == e).unwrap_or(0)];
+    let gap = |e: LayoutElement| {
+        gaps[LayoutElement::WALLS
+            .iter()
+            .position(|&w| w == e)
+            .unwrap_or(0)]
+    };
     match (preposition, element) {
-        (RoomPreposition::On, LayoutElement::Ceiling) => (room.height - p.bounds.top()).abs() - tol.support,
-        (RoomPreposition::On, LayoutElement::Middle) => tol.middle - gaps.iter().copied().fold(f64::INFINITY, f64::min),
+        (RoomPreposition::On, LayoutElement::Ceiling) => {
+            (room.height - p.bounds.top()).abs() - tol.support
+        }
+        (RoomPreposition::On, LayoutElement::Middle) => {
+            tol.middle - gaps.iter().copied().fold(f64::INFINITY, f64::min)
+        }
         (RoomPreposition::On, wall) => gap(wall).abs() - tol.wall,
         (RoomPreposition::InTheCorner, wall) if wall.is_wall() => {
             let neighbours = match wall {
-                LayoutElement::SouthWall | LayoutElement::NorthWall => [LayoutElement::EastWall, LayoutElement::WestWall],
+                LayoutElement::SouthWall | LayoutElement::NorthWall => {
+                    [LayoutElement::EastWall, LayoutElement::WestWall]
+                }
                 _ => [LayoutElement::SouthWall, LayoutElement::NorthWall],
             };
             let side = gap(neighbours[0]).abs().min(gap(neighbours[1]).abs());
@@ -154,7 +193,12 @@ fn room_relation_error(
 /// front_min, front_max]`.
 fn extent_in_frame(subject: &OrientedBox, reference: &OrientedBox) -> [f64; 4] {
     subject.footprint().iter().fold(
-        [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY],
+        [
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ],
         |m, &c| {
             let [r, f] = reference.to_local(c);
             [m[0].min(r), m[1].max(r), m[2].min(f), m[3].max(f)]
@@ -190,7 +234,11 @@ fn object_relation_error(
                 _ => (e[3] + b.half[1], -b.half[1] - e[3]),
             };
             let base = intrusion - tol.overlap;
-            if adjacent { base.max(gap - tol.adjacent) } else { base }
+            if adjacent {
+                base.max(gap - tol.adjacent)
+            } else {
+                base
+            }
         }
     }
 }

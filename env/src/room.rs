@@ -227,7 +227,12 @@ impl LayoutElement {
     ];
 
     /// The four walls.
-    pub const WALLS: [Self; 4] = [Self::SouthWall, Self::NorthWall, Self::EastWall, Self::WestWall];
+    pub const WALLS: [Self; 4] = [
+        Self::SouthWall,
+        Self::NorthWall,
+        Self::EastWall,
+        Self::WestWall,
+    ];
 
     /// The scene-graph name, e.g. `south_wall` or `middle of the room`.
     #[must_use]

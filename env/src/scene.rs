@@ -40,7 +40,11 @@ impl<'a> Scene<'a> {
             .iter()
             .enumerate()
             .filter_map(|(index, spec)| {
-                let (k, pose) = layout.poses.iter().enumerate().find(|(_, p)| p.id == spec.id)?;
+                let (k, pose) = layout
+                    .poses
+                    .iter()
+                    .enumerate()
+                    .find(|(_, p)| p.id == spec.id)?;
                 Some(Placed {
                     spec,
                     index,

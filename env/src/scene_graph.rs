@@ -37,7 +37,7 @@ pub enum RoomError {
         line: usize,
         /// 1-based column.
         column: usize,
-        /// serde_json's description.
+        /// `serde_json`'s description.
         message: String,
     },
     /// The JSON is not one of the accepted shapes, or a field is malformed.
@@ -77,7 +77,10 @@ pub fn load_room(text: &str, origin: &str) -> Result<Room, RoomError> {
 
 /// Like [`load_room`], from parsed JSON.
 pub fn room_from_value(value: &Value, origin: &str) -> Result<Room, RoomError> {
-    let shape = |message: String| RoomError::Shape { origin: origin.to_owned(), message };
+    let shape = |message: String| RoomError::Shape {
+        origin: origin.to_owned(),
+        message,
+    };
     match value {
         Value::Array(entries) => from_scene_graph(entries, None, origin),
         Value::Object(map) if map.contains_key("scene_graph") => {
@@ -86,9 +89,9 @@ pub fn room_from_value(value: &Value, origin: &str) -> Result<Room, RoomError> {
             };
             let info = match map.get("room") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    RoomInfo::deserialize(v).map_err(|e| shape(format!("`room`: {e}")))?,
-                ),
+                Some(v) => {
+                    Some(RoomInfo::deserialize(v).map_err(|e| shape(format!("`room`: {e}")))?)
+                }
             };
             from_scene_graph(entries, info, origin)
         }
@@ -194,7 +197,11 @@ fn from_scene_graph(
     let mut objects = Vec::new();
     let mut elements: Vec<(LayoutElement, RawSize)> = Vec::new();
     for (index, value) in entries.iter().enumerate() {
-        let id_hint = value.get("new_object_id").and_then(Value::as_str).unwrap_or("?").to_owned();
+        let id_hint = value
+            .get("new_object_id")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
         let entry_error = |message: String| RoomError::Entry {
             origin: origin.to_owned(),
             index,
@@ -209,34 +216,49 @@ fn from_scene_graph(
         objects.push(object_from_raw(raw).map_err(entry_error)?);
     }
     let size = match info.as_ref().and_then(|i| i.size_of_room.as_ref()) {
-        Some(s) => RoomSize { length: s.x, width: s.y, height: s.z },
+        Some(s) => RoomSize {
+            length: s.x,
+            width: s.y,
+            height: s.z,
+        },
         None => size_from_elements(&elements).map_err(|message| RoomError::Shape {
             origin: origin.to_owned(),
             message,
         })?,
     };
     let room = Room {
-        id: info.as_ref().and_then(|i| i.room_name.clone()).unwrap_or_else(|| {
-            std::path::Path::new(origin)
-                .file_stem()
-                .map_or_else(|| origin.to_owned(), |s| s.to_string_lossy().into_owned())
-        }),
+        id: info
+            .as_ref()
+            .and_then(|i| i.room_name.clone())
+            .unwrap_or_else(|| {
+                std::path::Path::new(origin)
+                    .file_stem()
+                    .map_or_else(|| origin.to_owned(), |s| s.to_string_lossy().into_owned())
+            }),
         description: info.and_then(|i| i.user_preference).unwrap_or_default(),
         size,
         objects,
         openings: Vec::new(),
     };
-    validate(&room).map_err(|message| RoomError::Shape { origin: origin.to_owned(), message })?;
+    validate(&room).map_err(|message| RoomError::Shape {
+        origin: origin.to_owned(),
+        message,
+    })?;
     Ok(room)
 }
 
 fn size_from_elements(elements: &[(LayoutElement, RawSize)]) -> Result<RoomSize, String> {
     let find = |e: LayoutElement| elements.iter().find(|(el, _)| *el == e).map(|(_, s)| s);
-    let south = find(LayoutElement::SouthWall)
-        .ok_or("no `south_wall` layout element and no `size_of_room`: the room length is unknown")?;
+    let south = find(LayoutElement::SouthWall).ok_or(
+        "no `south_wall` layout element and no `size_of_room`: the room length is unknown",
+    )?;
     let east = find(LayoutElement::EastWall)
         .ok_or("no `east_wall` layout element and no `size_of_room`: the room width is unknown")?;
-    Ok(RoomSize { length: south.length, width: east.length, height: south.height })
+    Ok(RoomSize {
+        length: south.length,
+        width: east.length,
+        height: south.height,
+    })
 }
 
 fn object_from_raw(raw: RawEntry) -> Result<ObjectSpec, String> {
@@ -246,7 +268,10 @@ fn object_from_raw(raw: RawEntry) -> Result<ObjectSpec, String> {
         .iter()
         .map(|r| {
             let element = LayoutElement::from_name(&r.layout_element_id).ok_or_else(|| {
-                format!("unknown layout element `{}` in room_layout_elements", r.layout_element_id)
+                format!(
+                    "unknown layout element `{}` in room_layout_elements",
+                    r.layout_element_id
+                )
             })?;
             let preposition = match r.preposition.as_str() {
                 "on" | "in the middle of" => RoomPreposition::On,
@@ -258,7 +283,10 @@ fn object_from_raw(raw: RawEntry) -> Result<ObjectSpec, String> {
                     ));
                 }
             };
-            Ok(RoomRelation { element, preposition })
+            Ok(RoomRelation {
+                element,
+                preposition,
+            })
         })
         .collect::<Result<Vec<_>, String>>()?;
     let objects = placement
@@ -266,7 +294,10 @@ fn object_from_raw(raw: RawEntry) -> Result<ObjectSpec, String> {
         .iter()
         .map(|r| {
             let preposition = ObjectPreposition::from_name(&r.preposition).ok_or_else(|| {
-                format!("unknown preposition `{}` relative to `{}`", r.preposition, r.object_id)
+                format!(
+                    "unknown preposition `{}` relative to `{}`",
+                    r.preposition, r.object_id
+                )
             })?;
             Ok(ObjectRelation {
                 target: r.object_id.clone(),
@@ -299,7 +330,9 @@ fn object_from_raw(raw: RawEntry) -> Result<ObjectSpec, String> {
 #[must_use]
 pub fn category_of(id: &str) -> String {
     match id.rsplit_once('_') {
-        Some((stem, n)) if !stem.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+        Some((stem, n))
+            if !stem.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             stem.to_owned()
         }
         _ => id.to_owned(),
@@ -337,7 +370,10 @@ fn validate(room: &Room) -> Result<(), String> {
             return Err(format!("object `{}`: rotation must be finite", o.id));
         }
         if LayoutElement::from_name(&o.id).is_some() {
-            return Err(format!("object id `{}` is the name of a layout element", o.id));
+            return Err(format!(
+                "object id `{}` is the name of a layout element",
+                o.id
+            ));
         }
         if !seen.insert(o.id.as_str()) {
             return Err(format!("object id `{}` appears twice", o.id));
@@ -352,7 +388,11 @@ fn validate(room: &Room) -> Result<(), String> {
 #[must_use]
 pub fn to_scene_graph(room: &Room) -> Value {
     let mut list: Vec<Value> = room.objects.iter().map(object_to_value).collect();
-    list.extend(LayoutElement::ALL.iter().map(|&e| element_to_value(room.size, e)));
+    list.extend(
+        LayoutElement::ALL
+            .iter()
+            .map(|&e| element_to_value(room.size, e)),
+    );
     Value::Array(list)
 }
 
@@ -401,7 +441,11 @@ fn object_to_value(o: &ObjectSpec) -> Value {
 /// MetaSpatial's data for a room of this size.
 #[must_use]
 pub fn element_geometry(size: RoomSize, element: LayoutElement) -> ([f64; 3], [f64; 3], f64) {
-    let RoomSize { length: l, width: w, height: h } = size;
+    let RoomSize {
+        length: l,
+        width: w,
+        height: h,
+    } = size;
     match element {
         LayoutElement::SouthWall => ([l / 2.0, 0.0, h / 2.0], [l, 0.0, h], 0.0),
         LayoutElement::NorthWall => ([l / 2.0, w, h / 2.0], [l, 0.0, h], 180.0),
@@ -444,7 +488,14 @@ mod tests {
     fn scene_graph_round_trips_through_export() {
         let text = include_str!("../tests/fixtures/case_001.json");
         let room = load_room(text, "case_001.json").unwrap();
-        assert_eq!(room.size, RoomSize { length: 5.0, width: 3.0, height: 3.0 });
+        assert_eq!(
+            room.size,
+            RoomSize {
+                length: 5.0,
+                width: 3.0,
+                height: 3.0
+            }
+        );
         assert_eq!(room.objects.len(), 7);
         let again = room_from_value(&to_scene_graph(&room), "export").unwrap();
         assert_eq!(again.objects, room.objects);
@@ -453,10 +504,16 @@ mod tests {
 
     #[test]
     fn bad_entries_are_named() {
-        let err = load_room(r#"[{"new_object_id": "sofa_1", "size_in_meters": {"length": 1}}]"#, "x.json")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("x.json") && err.contains("sofa_1") && err.contains("width"), "{err}");
+        let err = load_room(
+            r#"[{"new_object_id": "sofa_1", "size_in_meters": {"length": 1}}]"#,
+            "x.json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("x.json") && err.contains("sofa_1") && err.contains("width"),
+            "{err}"
+        );
         let err = load_room("[1, 2", "y.json").unwrap_err().to_string();
         assert!(err.contains("y.json: invalid JSON at line 1"), "{err}");
     }

@@ -22,6 +22,11 @@ Run from the repository root (needs ``torch``, ``transformers``, ``tokenizers``,
 
     .venv/bin/python policy/scripts/make_parity_fixtures.py
 
+Pillow must be older than 13 (``pip install "pillow<13"``): Pillow 13 changed the order of the
+two resampling passes for some size pairs (vertical first), which moves a few resized pixels by
+one or two levels. Our resize reproduces Pillow up to 12.3 bit for bit, and the script refuses to
+build references with another resampler.
+
 The script is deterministic. ``--check-export DIR LOGITS`` instead loads an exported checkpoint
 with transformers and compares its logits for the stored image prompt with ``LOGITS`` (a
 safetensors file with key ``logits``, as written by ``metaspatial-rl generate --dump-logits``).
@@ -325,6 +330,17 @@ def make_checkpoint(name, tok, fast, processor, images, tied, seed):
     shutil.rmtree(out, ignore_errors=True)
     if name == "v5":
         staging.rename(out)
+        # transformers 5.0-5.2 wrote the new weight names; later versions write the Hub names
+        # back. The fixture keeps the new names so that loading them stays tested.
+        weights = load_file(out / "model.safetensors")
+        renamed = {}
+        for key, t in weights.items():
+            if key.startswith("model.") and not key.startswith("model.language_model."):
+                key = "model.language_model." + key[len("model."):]
+            elif key.startswith("visual."):
+                key = "model.visual." + key[len("visual."):]
+            renamed[key] = t.contiguous()
+        save_file(renamed, out / "model.safetensors", metadata={"format": "pt"})
         (out / "chat_template.jinja").write_text(CHAT_TEMPLATE)
         config_path = out / "tokenizer_config.json"
         tk = json.loads(config_path.read_text())
@@ -377,6 +393,10 @@ def check_export(export_dir: Path, logits_file: Path) -> None:
 
 
 def main() -> None:
+    import PIL
+
+    if int(PIL.__version__.split(".")[0]) >= 13:
+        sys.exit(f"Pillow {PIL.__version__}: install pillow<13 (see the module docstring)")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check-export", nargs=2, metavar=("DIR", "LOGITS"), type=Path)
     args = parser.parse_args()

@@ -31,10 +31,13 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let index = dir.join("model.safetensors.index.json");
     if index.exists() {
         let value: Value = read_json(&index)?;
-        let map = value.get("weight_map").and_then(Value::as_object).ok_or_else(|| PolicyError::Config {
-            path: index.clone(),
-            message: "no `weight_map` object".to_owned(),
-        })?;
+        let map = value
+            .get("weight_map")
+            .and_then(Value::as_object)
+            .ok_or_else(|| PolicyError::Config {
+                path: index.clone(),
+                message: "no `weight_map` object".to_owned(),
+            })?;
         let mut files: Vec<PathBuf> = Vec::new();
         for (tensor, file) in map {
             let file = file.as_str().ok_or_else(|| PolicyError::Config {
@@ -66,8 +69,10 @@ pub fn load_weights(vs: &nn::VarStore, dir: &Path) -> Result<()> {
     let variables = vs.variables();
     let mut loaded: HashSet<String> = HashSet::new();
     for file in weight_files(dir)? {
-        let tensors = Tensor::read_safetensors(&file)
-            .map_err(|e| PolicyError::Safetensors { path: file.clone(), message: e.to_string() })?;
+        let tensors = Tensor::read_safetensors(&file).map_err(|e| PolicyError::Safetensors {
+            path: file.clone(),
+            message: e.to_string(),
+        })?;
         for (name, tensor) in tensors {
             let key = canonical_name(&name);
             let Some(variable) = variables.get(&key) else {
@@ -88,7 +93,10 @@ pub fn load_weights(vs: &nn::VarStore, dir: &Path) -> Result<()> {
             loaded.insert(key);
         }
     }
-    let mut missing: Vec<(&String, &Tensor)> = variables.iter().filter(|(n, _)| !loaded.contains(*n)).collect();
+    let mut missing: Vec<(&String, &Tensor)> = variables
+        .iter()
+        .filter(|(n, _)| !loaded.contains(*n))
+        .collect();
     missing.sort_by_key(|(n, _)| n.as_str());
     if let Some((name, variable)) = missing.first() {
         return Err(PolicyError::MissingTensor {
@@ -103,13 +111,22 @@ pub fn load_weights(vs: &nn::VarStore, dir: &Path) -> Result<()> {
 /// Writes named tensors as safetensors in `dir`: one `model.safetensors` when they fit in
 /// `shard_bytes`, otherwise `model-0000i-of-0000n.safetensors` shards and the index file.
 /// Tensors are written contiguous, on the CPU, in `kind`.
-pub fn save_weights(dir: &Path, tensors: &BTreeMap<String, Tensor>, kind: Kind, shard_bytes: usize) -> Result<()> {
+pub fn save_weights(
+    dir: &Path,
+    tensors: &BTreeMap<String, Tensor>,
+    kind: Kind,
+    shard_bytes: usize,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     let mut shards: Vec<Vec<(String, Tensor)>> = vec![Vec::new()];
     let mut shard_size = 0;
     let mut total = 0;
     for (name, tensor) in tensors {
-        let tensor = tensor.detach().to_device(tch::Device::Cpu).to_kind(kind).contiguous();
+        let tensor = tensor
+            .detach()
+            .to_device(tch::Device::Cpu)
+            .to_kind(kind)
+            .contiguous();
         let bytes = tensor.numel() * kind.elt_size_in_bytes();
         if shard_size > 0 && shard_size + bytes > shard_bytes {
             shards.push(Vec::new());
@@ -117,12 +134,17 @@ pub fn save_weights(dir: &Path, tensors: &BTreeMap<String, Tensor>, kind: Kind, 
         }
         shard_size += bytes;
         total += bytes;
-        shards.last_mut().expect("at least one shard").push((name.clone(), tensor));
+        shards
+            .last_mut()
+            .expect("at least one shard")
+            .push((name.clone(), tensor));
     }
     let write = |path: &Path, shard: &[(String, Tensor)]| {
         let tmp = path.with_extension("safetensors.tmp");
-        Tensor::write_safetensors(shard, &tmp)
-            .map_err(|e| PolicyError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
+        Tensor::write_safetensors(shard, &tmp).map_err(|e| PolicyError::Safetensors {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         std::fs::rename(&tmp, path).map_err(io_error(path))
     };
     if shards.len() == 1 {
@@ -137,7 +159,8 @@ pub fn save_weights(dir: &Path, tensors: &BTreeMap<String, Tensor>, kind: Kind, 
             weight_map.insert(name.clone(), Value::String(file.clone()));
         }
     }
-    let index = serde_json::json!({ "metadata": { "total_size": total }, "weight_map": weight_map });
+    let index =
+        serde_json::json!({ "metadata": { "total_size": total }, "weight_map": weight_map });
     write_json(&dir.join("model.safetensors.index.json"), &index)
 }
 

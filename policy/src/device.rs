@@ -13,7 +13,7 @@ use libloading::{Library, Symbol};
 pub struct TorchReport {
     /// Where `libtorch_cpu.so` was loaded from, if it could be found in the process's maps.
     pub library: Option<PathBuf>,
-    /// PyTorch version of the loaded library (e.g. `2.11.0+cu130`).
+    /// Version of the loaded library (e.g. `2.11.0+cu130`).
     pub version: String,
     /// Threads libtorch uses for intra-op parallelism.
     pub threads: i32,

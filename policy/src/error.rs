@@ -108,5 +108,8 @@ pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) 
 /// Reads and parses a JSON file, naming the file in any error.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-    serde_json::from_str(&text).map_err(|source| PolicyError::Json { path: path.to_path_buf(), source })
+    serde_json::from_str(&text).map_err(|source| PolicyError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
 }

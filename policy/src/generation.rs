@@ -86,9 +86,11 @@ pub fn generate(
         return Err(PolicyError::Input(format!("prompt {i} is empty")));
     }
     if !params.greedy && params.temperature <= 0.0 {
-        return Err(PolicyError::Input(format!("temperature must be positive, got {}", params.temperature)));
+        return Err(PolicyError::Input(format!(
+            "temperature must be positive, got {}",
+            params.temperature
+        )));
     }
-    tch::manual_seed(params.seed as i64);
     let device = model.device();
     let vocab = model.config().text_config.vocab_size;
     let pad = params.stop_tokens.first().copied().unwrap_or(0);
@@ -103,8 +105,12 @@ pub fn generate(
         let hidden = model.forward_cached(&embeds, &batch.positions, &batch.valid, &mut cache);
         let mut logits = model.logits(&hidden.select(1, -1)).to_kind(Kind::Float);
         let mut next_position = batch.next_positions.shallow_clone();
-        let mut seen = (params.repetition_penalty != 1.0).then(|| {
-            Tensor::zeros([batch.rows, vocab], (Kind::Bool, device)).scatter_value(1, &batch.tokens, 1)
+        let mut seen = ((params.repetition_penalty - 1.0).abs() > f64::EPSILON).then(|| {
+            Tensor::zeros([batch.rows, vocab], (Kind::Bool, device)).scatter_value(
+                1,
+                &batch.tokens,
+                1,
+            )
         });
         if g > 1 {
             cache = cache.repeat_interleave(g);
@@ -113,12 +119,18 @@ pub fn generate(
             seen = seen.map(|s| s.repeat_interleave_self_int(g, 0, None));
         }
         let stop = Tensor::from_slice(&params.stop_tokens).to(device);
+        // Every uniform draw of the whole generation, made here from the seed and uploaded once:
+        // sampling does not depend on libtorch's global generator (shared by every thread).
+        let uniforms = uniforms(params.seed, params.max_new_tokens * rows)
+            .view([params.max_new_tokens, rows])
+            .to(device);
         let out = Tensor::full([rows, params.max_new_tokens], pad, (Kind::Int64, device));
         let mut finished = Tensor::zeros([rows], (Kind::Bool, device));
         let step_valid = Tensor::ones([rows, 1], (Kind::Bool, device));
         let mut steps = 0;
         for step in 0..params.max_new_tokens {
-            let token = sample(&logits, seen.as_ref(), params).where_self(&finished.logical_not(), &Tensor::from(pad).to(device));
+            let token = sample(&logits, seen.as_ref(), params, &uniforms.get(step))
+                .where_self(&finished.logical_not(), &Tensor::from(pad).to(device));
             out.select(1, step).copy_(&token);
             steps = step + 1;
             if !params.stop_tokens.is_empty() {
@@ -148,26 +160,36 @@ pub fn generate(
                     Some(i) => (tokens[..=i].to_vec(), FinishReason::Stop),
                     None => (tokens, FinishReason::Length),
                 };
-                Completion { prompt: row / group_size, sample: row % group_size, tokens, finish }
+                Completion {
+                    prompt: row / group_size,
+                    sample: row % group_size,
+                    tokens,
+                    finish,
+                }
             })
             .collect())
     })
 }
 
 /// Next tokens `(batch,)` from float logits `(batch, vocab)`, on the logits' device, applying
-/// transformers' processors in its order: repetition penalty, temperature, top-k, top-p.
-#[must_use]
-pub fn sample(logits: &Tensor, seen: Option<&Tensor>, params: &SamplingParams) -> Tensor {
+/// transformers' processors in its order: repetition penalty (over tokens marked in `seen`),
+/// temperature, top-k, top-p; then inverse-CDF sampling with one uniform in [0, 1) per row.
+pub fn sample(
+    logits: &Tensor,
+    seen: Option<&Tensor>,
+    params: &SamplingParams,
+    uniform: &Tensor,
+) -> Tensor {
     let mut scores = logits.shallow_clone();
     if let Some(seen) = seen {
         let p = params.repetition_penalty;
-        let penalised = scores.lt(0.0).where_self(&(&scores * p), &(&scores / p));
-        scores = seen.where_self(&penalised, &scores);
+        let penalised = (&scores * p).where_self(&scores.lt(0.0), &(&scores / p));
+        scores = penalised.where_self(seen, &scores);
     }
     if params.greedy {
         return scores.argmax(-1, false);
     }
-    scores = scores / params.temperature;
+    scores /= params.temperature;
     let vocab = scores.size()[1];
     if params.top_k > 0 && params.top_k < vocab {
         let (top, _) = scores.topk(params.top_k, -1, true, true);
@@ -182,7 +204,29 @@ pub fn sample(logits: &Tensor, seen: Option<&Tensor>, params: &SamplingParams) -
         let sorted = sorted.masked_fill(&before.gt(params.top_p), f64::NEG_INFINITY);
         scores = scores.scatter(-1, &order, &sorted);
     }
-    scores.softmax(-1, Kind::Float).multinomial(1, false).squeeze_dim(-1)
+    let cdf = scores.softmax(-1, Kind::Float).cumsum(-1, Kind::Float);
+    // Scale by the total so rounding in the sum can never leave `u` past the last bucket.
+    let u = (uniform.to_kind(Kind::Float) * cdf.select(1, vocab - 1)).unsqueeze(1);
+    u.searchsorted(&cdf, false, true, "right", None::<Tensor>)
+        .squeeze_dim(1)
+        .clamp_max(vocab - 1)
+}
+
+/// `n` uniforms in [0, 1) from `SplitMix64` seeded with `seed` (f32, on the CPU).
+fn uniforms(seed: u64, n: i64) -> Tensor {
+    let mut state = seed;
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            // 24 random bits: every value is exact in f32 and below 1.
+            (z >> 40) as f32 / (1_u32 << 24) as f32
+        })
+        .collect();
+    Tensor::from_slice(&values)
 }
 
 /// Prompts left-padded to one length, with their multimodal positions.

@@ -14,9 +14,9 @@ use tch::Tensor;
 use crate::error::{PolicyError, Result, read_json};
 use crate::qwen2_5_vl::ImageInput;
 
-/// OpenAI CLIP channel means, the processor's default.
+/// `OpenAI` CLIP channel means, the processor's default.
 pub const CLIP_MEAN: [f64; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-/// OpenAI CLIP channel standard deviations, the processor's default.
+/// `OpenAI` CLIP channel standard deviations, the processor's default.
 pub const CLIP_STD: [f64; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// `size` as transformers 5 writes it.
@@ -105,7 +105,8 @@ fn default_resample() -> i64 {
 
 impl Default for ImageProcessorConfig {
     fn default() -> Self {
-        serde_json::from_value(Value::Object(serde_json::Map::new())).expect("all fields have defaults")
+        serde_json::from_value(Value::Object(serde_json::Map::new()))
+            .expect("all fields have defaults")
     }
 }
 
@@ -119,12 +120,18 @@ impl ImageProcessorConfig {
             (read_json::<Value>(&pre)?, pre)
         } else if processor.exists() {
             let value: Value = read_json(&processor)?;
-            (value.get("image_processor").cloned().unwrap_or(value), processor)
+            (
+                value.get("image_processor").cloned().unwrap_or(value),
+                processor,
+            )
         } else {
             return Ok(Self::default());
         };
         let mut config: Self =
-            serde_json::from_value(value).map_err(|source| PolicyError::Json { path: path.clone(), source })?;
+            serde_json::from_value(value).map_err(|source| PolicyError::Json {
+                path: path.clone(),
+                source,
+            })?;
         // transformers 5 keeps the pixel budget in `size`; it wins over the legacy fields.
         if let Some(size) = config.size.take() {
             config.min_pixels = size.shortest_edge.unwrap_or(config.min_pixels);
@@ -171,10 +178,15 @@ impl ImageProcessorConfig {
 
     /// Decodes an image file and preprocesses it.
     pub fn load(&self, path: &Path) -> Result<ImageInput> {
-        let image = image::open(path)
-            .map_err(|e| PolicyError::Image { what: path.display().to_string(), message: e.to_string() })?;
+        let image = image::open(path).map_err(|e| PolicyError::Image {
+            what: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         self.preprocess(&image).map_err(|e| match e {
-            PolicyError::Image { message, .. } => PolicyError::Image { what: path.display().to_string(), message },
+            PolicyError::Image { message, .. } => PolicyError::Image {
+                what: path.display().to_string(),
+                message,
+            },
             other => other,
         })
     }
@@ -203,7 +215,11 @@ impl ImageProcessorConfig {
     /// Normalised channel-first values laid out as transformers' `patchify`: patches in 2 × 2
     /// merge order, each `(channel, temporal, row, column)` with the frame repeated.
     fn patchify(&self, rgb: &RgbImage) -> ImageInput {
-        let (p, m, tp) = (self.patch_size as usize, self.merge_size as usize, self.temporal_patch_size as usize);
+        let (p, m, tp) = (
+            self.patch_size as usize,
+            self.merge_size as usize,
+            self.temporal_patch_size as usize,
+        );
         let (w, h) = (rgb.width() as usize, rgb.height() as usize);
         let (gh, gw) = (h / p, w / p);
         let raw = rgb.as_raw();
@@ -246,9 +262,18 @@ impl ImageProcessorConfig {
 
 /// transformers' `smart_resize`: the nearest multiples of `factor` (Python's round-half-even),
 /// scaled down or up to fit `[min_pixels, max_pixels]` keeping the aspect ratio.
-pub fn smart_resize(height: i64, width: i64, factor: i64, min_pixels: i64, max_pixels: i64) -> Result<(i64, i64)> {
+pub fn smart_resize(
+    height: i64,
+    width: i64,
+    factor: i64,
+    min_pixels: i64,
+    max_pixels: i64,
+) -> Result<(i64, i64)> {
     if height < 1 || width < 1 {
-        return Err(PolicyError::Image { what: "input".to_owned(), message: format!("empty image {width}×{height}") });
+        return Err(PolicyError::Image {
+            what: "input".to_owned(),
+            message: format!("empty image {width}×{height}"),
+        });
     }
     let (hf, wf, f) = (height as f64, width as f64, factor as f64);
     if hf.max(wf) / hf.min(wf) > 200.0 {
@@ -321,15 +346,20 @@ fn coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
             // Pillow truncates `center ± support + 0.5` toward zero.
             let xmin = ((center - support + 0.5) as i64).max(0) as usize;
             let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-            let weights: Vec<f64> =
-                (xmin..xmax).map(|x| bicubic((x as f64 - center + 0.5) * ss)).collect();
+            let weights: Vec<f64> = (xmin..xmax)
+                .map(|x| bicubic((x as f64 - center + 0.5) * ss))
+                .collect();
             let total: f64 = weights.iter().sum();
             let fixed = weights
                 .iter()
                 .map(|&w| {
                     let w = if total == 0.0 { w } else { w / total };
                     let scaled = w * f64::from(1_u32 << PRECISION_BITS);
-                    (if scaled < 0.0 { scaled - 0.5 } else { scaled + 0.5 }) as i32
+                    (if scaled < 0.0 {
+                        scaled - 0.5
+                    } else {
+                        scaled + 0.5
+                    }) as i32
                 })
                 .collect();
             (xmin, fixed)
@@ -401,13 +431,19 @@ mod tests {
     #[test]
     fn smart_resize_rounds_half_to_even_like_python() {
         // 42 / 28 = 1.5 → 2 (even), 70 / 28 = 2.5 → 2 (even)
-        assert_eq!(smart_resize(42, 70, 28, 56 * 56, 28 * 28 * 1280).unwrap(), (56, 56));
+        assert_eq!(
+            smart_resize(42, 70, 28, 56 * 56, 28 * 28 * 1280).unwrap(),
+            (56, 56)
+        );
     }
 
     #[test]
     fn smart_resize_respects_the_pixel_budget() {
         let (h, w) = smart_resize(1000, 2000, 28, 56 * 56, 28 * 28 * 64).unwrap();
-        assert!(h * w <= 28 * 28 * 64 && h % 28 == 0 && w % 28 == 0, "{h}×{w}");
+        assert!(
+            h * w <= 28 * 28 * 64 && h % 28 == 0 && w % 28 == 0,
+            "{h}×{w}"
+        );
         let (h, w) = smart_resize(10, 10, 28, 56 * 56, 28 * 28 * 64).unwrap();
         assert_eq!((h, w), (56, 56));
         assert!(smart_resize(1, 400, 28, 56 * 56, 1 << 20).is_err());

@@ -1,4 +1,4 @@
-//! Layers shared by the vision tower and the decoder: a LoRA-capable `Linear`, our `RmsNorm`,
+//! Layers shared by the vision tower and the decoder: a `LoRA`-capable `Linear`, our `RmsNorm`,
 //! and the `Scope` that builds them with parameter names equal to checkpoint keys.
 
 use std::sync::Arc;
@@ -19,28 +19,45 @@ pub(crate) struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     /// A root scope. `trainable` marks base weights as trainable (full fine-tuning).
-    pub(crate) fn new(base: nn::Path<'a>, lora: Option<(nn::Path<'a>, Arc<LoraState>)>, trainable: bool) -> Self {
-        Self { base, lora, trainable }
+    pub(crate) fn new(
+        base: nn::Path<'a>,
+        lora: Option<(nn::Path<'a>, Arc<LoraState>)>,
+        trainable: bool,
+    ) -> Self {
+        Self {
+            base,
+            lora,
+            trainable,
+        }
     }
 
     /// The scope one name segment down.
     pub(crate) fn pp(&self, segment: &str) -> Self {
         Self {
             base: &self.base / segment,
-            lora: self.lora.as_ref().map(|(path, state)| (path / segment, Arc::clone(state))),
+            lora: self
+                .lora
+                .as_ref()
+                .map(|(path, state)| (path / segment, Arc::clone(state))),
             trainable: self.trainable,
         }
     }
 
     /// This scope with adapters dropped (used for the vision tower unless it is adapted).
     pub(crate) fn without_lora(&self) -> Self {
-        Self { base: self.base.clone(), lora: None, trainable: self.trainable }
+        Self {
+            base: self.base.clone(),
+            lora: None,
+            trainable: self.trainable,
+        }
     }
 
     /// A base parameter, zeros or ones until the checkpoint overwrites it.
     pub(crate) fn param(&self, name: &str, dims: &[i64], ones: bool) -> Tensor {
         match (self.trainable, ones) {
-            (true, _) => self.base.var(name, dims, Init::Const(if ones { 1.0 } else { 0.0 })),
+            (true, _) => self
+                .base
+                .var(name, dims, Init::Const(if ones { 1.0 } else { 0.0 })),
             (false, true) => self.base.ones_no_train(name, dims),
             (false, false) => self.base.zeros_no_train(name, dims),
         }
@@ -68,15 +85,34 @@ impl Linear {
         let s = scope.pp(name);
         let weight = s.param("weight", &[out_dim, in_dim], false);
         let bias = bias.then(|| s.param("bias", &[out_dim], false));
-        let adapter = s.lora.as_ref().filter(|(_, state)| state.config.targets(name)).map(|(path, state)| {
-            let rank = state.config.rank;
-            // PEFT's default: A ~ Kaiming-uniform(a = √5), B = 0, so training starts at the base.
-            let bound = 1.0 / (in_dim as f64).sqrt();
-            let a = (path / "lora_A").var("weight", &[rank, in_dim], Init::Uniform { lo: -bound, up: bound });
-            let b = (path / "lora_B").var("weight", &[out_dim, rank], Init::Const(0.0));
-            Adapter { a, b, state: Arc::clone(state) }
-        });
-        Self { weight, bias, adapter }
+        let adapter = s
+            .lora
+            .as_ref()
+            .filter(|(_, state)| state.config.targets(name))
+            .map(|(path, state)| {
+                let rank = state.config.rank;
+                // PEFT's default: A ~ Kaiming-uniform(a = √5), B = 0, so training starts at the base.
+                let bound = 1.0 / (in_dim as f64).sqrt();
+                let a = (path / "lora_A").var(
+                    "weight",
+                    &[rank, in_dim],
+                    Init::Uniform {
+                        lo: -bound,
+                        up: bound,
+                    },
+                );
+                let b = (path / "lora_B").var("weight", &[out_dim, rank], Init::Const(0.0));
+                Adapter {
+                    a,
+                    b,
+                    state: Arc::clone(state),
+                }
+            });
+        Self {
+            weight,
+            bias,
+            adapter,
+        }
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
@@ -84,8 +120,14 @@ impl Linear {
         match &self.adapter {
             Some(adapter) if adapter.state.enabled() => {
                 let p = adapter.state.config.dropout;
-                let x = if adapter.state.training() && p > 0.0 { x.dropout(p, true) } else { x.shallow_clone() };
-                y + x.linear::<Tensor>(&adapter.a, None).linear::<Tensor>(&adapter.b, None)
+                let x = if adapter.state.training() && p > 0.0 {
+                    x.dropout(p, true)
+                } else {
+                    x.shallow_clone()
+                };
+                y + x
+                    .linear::<Tensor>(&adapter.a, None)
+                    .linear::<Tensor>(&adapter.b, None)
                     * adapter.state.config.scale()
             }
             _ => y,
@@ -103,7 +145,10 @@ pub(crate) struct RmsNorm {
 impl RmsNorm {
     /// `<name>.weight` under `scope`.
     pub(crate) fn new(scope: &Scope, name: &str, dim: i64, eps: f64) -> Self {
-        Self { weight: scope.pp(name).param("weight", &[dim], true), eps }
+        Self {
+            weight: scope.pp(name).param("weight", &[dim], true),
+            eps,
+        }
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {

@@ -1,6 +1,6 @@
 //! The policy: Qwen2.5-VL on tch. Loads Hugging Face checkpoints unchanged, computes what
 //! transformers computes, generates in groups with a KV cache, scores responses (log-probs and
-//! entropy), trains LoRA adapters and exports back to the Hugging Face layout.
+//! entropy), trains `LoRA` adapters and exports back to the Hugging Face layout.
 //!
 //! This crate knows nothing about rooms: it takes chat messages, images and token ids.
 

@@ -1,4 +1,4 @@
-//! LoRA adapters (Hu et al., 2021, "LoRA: Low-Rank Adaptation of Large Language Models",
+//! `LoRA` adapters (Hu et al., 2021, "`LoRA`: Low-Rank Adaptation of Large Language Models",
 //! arXiv:2106.09685) on the decoder's linear layers.
 //!
 //! The base weights stay frozen; each targeted layer gains `lora_A` (rank × in, Kaiming-uniform
@@ -24,7 +24,7 @@ pub struct LoraConfig {
     /// Names of the adapted modules (`q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`,
     /// `up_proj`, `down_proj`).
     pub target_modules: Vec<String>,
-    /// Also adapt the vision tower's layers (frozen by default, as in MetaSpatial).
+    /// Also adapt the vision tower's layers (frozen by default, as in `MetaSpatial`).
     #[serde(default)]
     pub adapt_vision: bool,
 }
@@ -35,9 +35,17 @@ impl Default for LoraConfig {
             rank: 16,
             alpha: 32.0,
             dropout: 0.05,
-            target_modules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-                .map(str::to_owned)
-                .to_vec(),
+            target_modules: [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             adapt_vision: false,
         }
     }
@@ -70,7 +78,11 @@ impl LoraState {
     /// Adapters on, not training.
     #[must_use]
     pub fn new(config: LoraConfig) -> Arc<Self> {
-        Arc::new(Self { config, enabled: AtomicBool::new(true), training: AtomicBool::new(false) })
+        Arc::new(Self {
+            config,
+            enabled: AtomicBool::new(true),
+            training: AtomicBool::new(false),
+        })
     }
 
     /// Whether adapters contribute to forward passes.

@@ -14,7 +14,7 @@ use crate::generation::SamplingParams;
 use crate::image::ImageProcessorConfig;
 use crate::lora::{LoraConfig, LoraState};
 use crate::qwen2_5_vl::{Config, ImageInput, ModelStores, Qwen2_5VlModel, Sequence};
-use crate::tokenizer::{ChatTokenizer, IMAGE_PAD, IM_END, Message};
+use crate::tokenizer::{ChatTokenizer, IM_END, IMAGE_PAD, Message};
 
 /// How to load a checkpoint.
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct LoadOptions {
     pub device: Device,
     /// Parameter dtype; `None` picks bf16 on CUDA and f32 on the CPU.
     pub kind: Option<Kind>,
-    /// Attach fresh LoRA adapters (base frozen).
+    /// Attach fresh `LoRA` adapters (base frozen).
     pub lora: Option<LoraConfig>,
     /// Make the base parameters trainable (full fine-tuning).
     pub train_base: bool,
@@ -31,7 +31,12 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { device: Device::Cpu, kind: None, lora: None, train_base: false }
+        Self {
+            device: Device::Cpu,
+            kind: None,
+            lora: None,
+            train_base: false,
+        }
     }
 }
 
@@ -109,11 +114,21 @@ impl Policy {
         let tokenizer = ChatTokenizer::from_dir(dir)?;
         let processor = ImageProcessorConfig::from_dir(dir)?;
         let generation_path = dir.join("generation_config.json");
-        let generation =
-            if generation_path.exists() { read_json(&generation_path)? } else { GenerationConfig::default() };
-        let kind = options.kind.unwrap_or(if options.device.is_cuda() { Kind::BFloat16 } else { Kind::Float });
+        let generation = if generation_path.exists() {
+            read_json(&generation_path)?
+        } else {
+            GenerationConfig::default()
+        };
+        let kind = options.kind.unwrap_or(if options.device.is_cuda() {
+            Kind::BFloat16
+        } else {
+            Kind::Float
+        });
         let mut vs = nn::VarStore::new(options.device);
-        let mut lora_vs = options.lora.as_ref().map(|_| nn::VarStore::new(options.device));
+        let mut lora_vs = options
+            .lora
+            .as_ref()
+            .map(|_| nn::VarStore::new(options.device));
         let state = options.lora.clone().map(LoraState::new);
         let model = {
             let stores = ModelStores {
@@ -128,7 +143,15 @@ impl Policy {
         if let Some(lvs) = &mut lora_vs {
             lvs.set_kind(kind);
         }
-        Ok(Self { model, tokenizer, processor, generation, vs, lora_vs, dir: dir.to_path_buf() })
+        Ok(Self {
+            model,
+            tokenizer,
+            processor,
+            generation,
+            vs,
+            lora_vs,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The checkpoint directory this policy was loaded from.
@@ -143,13 +166,13 @@ impl Policy {
         &self.vs
     }
 
-    /// Adapter parameters, when LoRA is on.
+    /// Adapter parameters, when `LoRA` is on.
     #[must_use]
     pub fn lora_var_store(&self) -> Option<&nn::VarStore> {
         self.lora_vs.as_ref()
     }
 
-    /// The adapter switch, when LoRA is on.
+    /// The adapter switch, when `LoRA` is on.
     #[must_use]
     pub fn lora(&self) -> Option<&Arc<LoraState>> {
         self.model.lora()
@@ -158,7 +181,11 @@ impl Policy {
     /// Stop tokens: the generation config's end ids, else `<|im_end|>`.
     pub fn stop_tokens(&self) -> Result<Vec<i64>> {
         let ids = self.generation.eos_ids();
-        if ids.is_empty() { Ok(vec![self.tokenizer.token_id(IM_END)?]) } else { Ok(ids) }
+        if ids.is_empty() {
+            Ok(vec![self.tokenizer.token_id(IM_END)?])
+        } else {
+            Ok(ids)
+        }
     }
 
     /// A generation prompt: the chat template applied to `messages` (with the assistant
@@ -185,7 +212,10 @@ impl Policy {
         for id in ids {
             if id == pad {
                 let [t, h, w] = next_image.next().expect("counted above").grid_thw;
-                tokens.extend(std::iter::repeat_n(pad, (t * h * w / (merge * merge)) as usize));
+                tokens.extend(std::iter::repeat_n(
+                    pad,
+                    (t * h * w / (merge * merge)) as usize,
+                ));
             } else {
                 tokens.push(id);
             }
@@ -204,12 +234,16 @@ impl Policy {
             let images: Vec<&ImageInput> = sequence.images.iter().collect();
             let embeds = self.model.embed(&tokens, &images)?;
             let hidden = self.model.forward_hidden(&embeds, &positions, None);
-            Ok(self.model.logits(&hidden).squeeze_dim(0).to_kind(Kind::Float))
+            Ok(self
+                .model
+                .logits(&hidden)
+                .squeeze_dim(0)
+                .to_kind(Kind::Float))
         })
     }
 
     /// Writes a Hugging Face checkpoint to `out`: weights under Hub names (adapters merged in
-    /// when LoRA is on) in `kind`, sharded at `shard_bytes`, plus every non-weight file of the
+    /// when `LoRA` is on) in `kind`, sharded at `shard_bytes`, plus every non-weight file of the
     /// source checkpoint (config, tokenizer, templates, processor and generation configs).
     pub fn export(&self, out: &Path, kind: Kind, shard_bytes: usize) -> Result<()> {
         std::fs::create_dir_all(out).map_err(io_error(out))?;
@@ -218,9 +252,13 @@ impl Policy {
             let adapters = lvs.variables();
             let scale = state.config.scale();
             for (name, a) in &adapters {
-                let Some(module) = name.strip_suffix(".lora_A.weight") else { continue };
+                let Some(module) = name.strip_suffix(".lora_A.weight") else {
+                    continue;
+                };
                 let b = &adapters[&format!("{module}.lora_B.weight")];
-                let base = tensors.get_mut(&format!("{module}.weight")).expect("adapters sit on base layers");
+                let base = tensors
+                    .get_mut(&format!("{module}.weight"))
+                    .expect("adapters sit on base layers");
                 let delta = b.to_kind(Kind::Float).matmul(&a.to_kind(Kind::Float)) * scale;
                 *base = tch::no_grad(|| base.to_kind(Kind::Float) + delta);
             }
@@ -229,8 +267,13 @@ impl Policy {
         let entries = std::fs::read_dir(&self.dir).map_err(io_error(&self.dir))?;
         for entry in entries {
             let path = entry.map_err(io_error(&self.dir))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-            let is_weights = name.ends_with(".safetensors") || name == "model.safetensors.index.json";
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            let is_weights =
+                name.ends_with(".safetensors") || name == "model.safetensors.index.json";
             if path.is_file() && !is_weights {
                 if name == "config.json" {
                     let mut config = self.model.config().raw.clone();
@@ -239,7 +282,9 @@ impl Policy {
                         Kind::Half => "float16",
                         _ => "float32",
                     };
-                    config["torch_dtype"] = Value::String(dtype.to_owned());
+                    // transformers 5 writes `dtype`, earlier versions `torch_dtype`.
+                    let key = if config.get("dtype").is_some() { "dtype" } else { "torch_dtype" };
+                    config[key] = Value::String(dtype.to_owned());
                     write_json(&out.join(&name), &config)?;
                 } else {
                     std::fs::copy(&path, out.join(&name)).map_err(io_error(&path))?;

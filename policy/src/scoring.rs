@@ -35,7 +35,11 @@ pub struct Scores {
 pub fn score(model: &Qwen2_5VlModel, items: &[ScoreItem], chunk_tokens: i64) -> Result<Scores> {
     let device = model.device();
     let rows = items.len() as i64;
-    let len = items.iter().map(|i| i.sequence.tokens.len()).max().unwrap_or(0) as i64;
+    let len = items
+        .iter()
+        .map(|i| i.sequence.tokens.len())
+        .max()
+        .unwrap_or(0) as i64;
     let longest = items
         .iter()
         .map(|i| i.sequence.tokens.len().saturating_sub(i.response_start))
@@ -65,9 +69,9 @@ pub fn score(model: &Qwen2_5VlModel, items: &[ScoreItem], chunk_tokens: i64) -> 
             let dst = axis * (rows * len) as usize + base;
             positions[dst..dst + n].copy_from_slice(&flat[axis * n..(axis + 1) * n]);
         }
-        for t in item.response_start..n {
+        for (t, &token) in seq.iter().enumerate().skip(item.response_start) {
             gather.push((base + t - 1) as i64);
-            targets.push(seq[t]);
+            targets.push(token);
             let slot = r * longest as usize + (t - item.response_start);
             slots.push(slot as i64);
             mask[slot] = true;
@@ -104,7 +108,9 @@ pub fn score(model: &Qwen2_5VlModel, items: &[ScoreItem], chunk_tokens: i64) -> 
         if chunks.is_empty() {
             return zeros.view([rows, longest]);
         }
-        zeros.index_add(0, &slots, &Tensor::cat(&chunks, 0), 1).view([rows, longest])
+        zeros
+            .index_add(0, &slots, &Tensor::cat(&chunks, 0))
+            .view([rows, longest])
     };
     Ok(Scores {
         logprobs: place(logprob_chunks),
@@ -134,7 +140,13 @@ pub fn score_no_grad(
             let widen = |t: &Tensor| t.constant_pad_nd([0, pad]);
             parts.push((widen(&s.logprobs), widen(&s.entropy), widen(&s.mask)));
         }
-        let cat = |f: fn(&(Tensor, Tensor, Tensor)) -> &Tensor| Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0);
-        Ok(Scores { logprobs: cat(|p| &p.0), entropy: cat(|p| &p.1), mask: cat(|p| &p.2) })
+        let cat = |f: fn(&(Tensor, Tensor, Tensor)) -> &Tensor| {
+            Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0)
+        };
+        Ok(Scores {
+            logprobs: cat(|p| &p.0),
+            entropy: cat(|p| &p.1),
+            mask: cat(|p| &p.2),
+        })
     })
 }

@@ -72,16 +72,20 @@ pub fn train_tokenizer(corpus: &[String], bpe_vocab: usize) -> Result<Tokenizer>
     let bpe_error = |e: tokenizers::Error| PolicyError::Tokenizer(format!("training BPE: {e}"));
     let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
         .vocab_size(bpe_vocab)
-        .initial_alphabet(ByteLevel::alphabet())
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .show_progress(false)
         .build()
         .into();
     let mut tokenizer = Tokenizer::new(BPE::default());
     tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
     tokenizer.with_decoder(Some(ByteLevel::default()));
-    tokenizer.train(&mut trainer, corpus.iter()).map_err(bpe_error)?;
-    let specials: Vec<AddedToken> =
-        QWEN_SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect();
+    tokenizer
+        .train(&mut trainer, corpus.iter())
+        .map_err(bpe_error)?;
+    let specials: Vec<AddedToken> = QWEN_SPECIAL_TOKENS
+        .iter()
+        .map(|t| AddedToken::from(*t, true))
+        .collect();
     tokenizer.add_special_tokens(&specials);
     Ok(tokenizer)
 }
@@ -91,12 +95,20 @@ impl TinyPreset {
     #[must_use]
     pub fn config_json(&self, vocab_size: i64, first_special: i64) -> Value {
         let id = |token: &str| {
-            first_special + QWEN_SPECIAL_TOKENS.iter().position(|t| *t == token).expect("a Qwen token") as i64
+            first_special
+                + QWEN_SPECIAL_TOKENS
+                    .iter()
+                    .position(|t| *t == token)
+                    .expect("a Qwen token") as i64
         };
         let head_dim = self.hidden_size / self.num_attention_heads;
         // Same proportions as the released models' [16, 24, 24] over head_dim / 2 = 64.
         let t = head_dim / 2 / 4;
-        let section = [t, (head_dim / 2 - t) / 2, head_dim / 2 - t - (head_dim / 2 - t) / 2];
+        let section = [
+            t,
+            (head_dim / 2 - t) / 2,
+            head_dim / 2 - t - (head_dim / 2 - t) / 2,
+        ];
         json!({
             "architectures": ["Qwen2_5_VLForConditionalGeneration"],
             "model_type": "qwen2_5_vl",
@@ -147,7 +159,9 @@ impl TinyPreset {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let tokenizer = train_tokenizer(corpus, self.bpe_vocab)?;
         let first_special = i64::from(
-            tokenizer.token_to_id(QWEN_SPECIAL_TOKENS[0]).expect("special tokens were just added"),
+            tokenizer
+                .token_to_id(QWEN_SPECIAL_TOKENS[0])
+                .expect("special tokens were just added"),
         );
         let vocab = i64::from(tokenizer.get_vocab_size(true) as u32);
         let tokenizer_path = dir.join("tokenizer.json");
@@ -166,7 +180,8 @@ impl TinyPreset {
         )?;
         std::fs::write(dir.join("chat_template.jinja"), QWEN2_5_VL_CHAT_TEMPLATE)
             .map_err(io_error(dir.join("chat_template.jinja")))?;
-        let processor = ImageProcessorConfig { max_pixels: self.max_pixels, ..ImageProcessorConfig::default() };
+        let mut processor = ImageProcessorConfig::default();
+        processor.max_pixels = self.max_pixels;
         write_json(&dir.join("preprocessor_config.json"), &processor.to_json())?;
         let eos = first_special + 2;
         write_json(
@@ -185,18 +200,27 @@ impl TinyPreset {
 /// Seeded random parameters: normal(0, std) for matrices, ones for norm weights, zeros for biases.
 fn random_weights(config: &Config, seed: u64, std: f64) -> BTreeMap<String, Tensor> {
     let vs = nn::VarStore::new(tch::Device::Cpu);
-    let _model = Qwen2_5VlModel::new(config, &ModelStores { base: &vs, lora: None, train_base: false });
+    let _model = Qwen2_5VlModel::new(
+        config,
+        &ModelStores {
+            base: &vs,
+            lora: None,
+            train_base: false,
+        },
+    );
     tch::manual_seed(seed as i64);
     let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
     names
         .into_iter()
         .map(|(name, t)| {
-            let value = if name.ends_with("norm.weight") || name.contains("norm1") || name.contains("norm2")
+            let value = if name.ends_with("norm.weight")
+                || name.contains("norm1")
+                || name.contains("norm2")
                 || name.contains("ln_q")
             {
                 Tensor::ones_like(&t)
-            } else if name.ends_with(".bias") {
+            } else if name.rsplit('.').next() == Some("bias") {
                 Tensor::zeros_like(&t)
             } else {
                 Tensor::randn(t.size(), (Kind::Float, tch::Device::Cpu)) * std

@@ -74,13 +74,19 @@ impl Message {
     pub fn user(images: usize, text: impl Into<String>) -> Self {
         let mut content = vec![Content::Image; images];
         content.push(Content::Text { text: text.into() });
-        Self { role: "user".to_owned(), content }
+        Self {
+            role: "user".to_owned(),
+            content,
+        }
     }
 
     /// A message holding only text.
     #[must_use]
     pub fn text(role: &str, text: impl Into<String>) -> Self {
-        Self { role: role.to_owned(), content: vec![Content::Text { text: text.into() }] }
+        Self {
+            role: role.to_owned(),
+            content: vec![Content::Text { text: text.into() }],
+        }
     }
 }
 
@@ -94,7 +100,9 @@ pub struct ChatTokenizer {
 
 impl std::fmt::Debug for ChatTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTokenizer").field("template_origin", &self.template_origin).finish_non_exhaustive()
+        f.debug_struct("ChatTokenizer")
+            .field("template_origin", &self.template_origin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -116,12 +124,26 @@ impl ChatTokenizer {
         // transformers compiles chat templates with these two settings.
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
-        env.add_function("raise_exception", |message: String| -> std::result::Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message))
-        });
+        env.add_function(
+            "raise_exception",
+            |message: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    message,
+                ))
+            },
+        );
         env.add_template_owned("chat", template.clone())
-            .map_err(|e| PolicyError::Template { origin: origin.clone(), message: format!("{e:#}") })?;
-        let this = Self { tokenizer, template, template_origin: origin, env };
+            .map_err(|e| PolicyError::Template {
+                origin: origin.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let this = Self {
+            tokenizer,
+            template,
+            template_origin: origin,
+            env,
+        };
         for token in [IM_START, IM_END, VISION_START, VISION_END, IMAGE_PAD] {
             this.token_id(token)?;
         }
@@ -158,21 +180,27 @@ impl ChatTokenizer {
             bos_token => END_OF_TEXT,
             eos_token => IM_END,
         };
-        template
-            .render(context)
-            .map_err(|e| PolicyError::Template { origin: self.template_origin.clone(), message: format!("{e:#}") })
+        template.render(context).map_err(|e| PolicyError::Template {
+            origin: self.template_origin.clone(),
+            message: format!("{e:#}"),
+        })
     }
 
     /// Token ids of `text` (special tokens in the text are recognised; none are added).
     pub fn encode(&self, text: &str) -> Result<Vec<i64>> {
-        let encoding = self.tokenizer.encode(text, false).map_err(|e| PolicyError::Tokenizer(e.to_string()))?;
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| PolicyError::Tokenizer(e.to_string()))?;
         Ok(encoding.get_ids().iter().map(|&id| i64::from(id)).collect())
     }
 
     /// Text of `ids`, optionally without special tokens.
     pub fn decode(&self, ids: &[i64], skip_special_tokens: bool) -> Result<String> {
         let ids: Vec<u32> = ids.iter().map(|&id| id as u32).collect();
-        self.tokenizer.decode(&ids, skip_special_tokens).map_err(|e| PolicyError::Tokenizer(e.to_string()))
+        self.tokenizer
+            .decode(&ids, skip_special_tokens)
+            .map_err(|e| PolicyError::Tokenizer(e.to_string()))
     }
 }
 
@@ -182,7 +210,11 @@ fn find_template(dir: &Path) -> Result<(String, String)> {
         let text = std::fs::read_to_string(&jinja).map_err(crate::error::io_error(&jinja))?;
         return Ok((text, "chat_template.jinja".to_owned()));
     }
-    for file in ["chat_template.json", "processor_config.json", "tokenizer_config.json"] {
+    for file in [
+        "chat_template.json",
+        "processor_config.json",
+        "tokenizer_config.json",
+    ] {
         let path = dir.join(file);
         if !path.exists() {
             continue;
@@ -206,8 +238,9 @@ fn find_template(dir: &Path) -> Result<(String, String)> {
     }
     Err(PolicyError::Config {
         path: dir.to_path_buf(),
-        message: "no chat template (chat_template.jinja, chat_template.json, processor_config.json or \
+        message:
+            "no chat template (chat_template.jinja, chat_template.json, processor_config.json or \
                   tokenizer_config.json)"
-            .to_owned(),
+                .to_owned(),
     })
 }

@@ -14,13 +14,24 @@ fn check_prompt_and_logits(name: &str) {
     let refs = reference(name);
     for (kind, with_images) in [("text", false), ("image", true)] {
         let sequence = prompt(&policy, with_images);
-        assert_eq!(sequence.tokens, ids(&refs[&format!("{kind}.prompt_ids")]), "{name}/{kind}: prompt token ids");
+        assert_eq!(
+            sequence.tokens,
+            ids(&refs[&format!("{kind}.prompt_ids")]),
+            "{name}/{kind}: prompt token ids"
+        );
         let logits = policy.sequence_logits(&sequence).unwrap();
         let delta = max_abs_diff(&logits, &refs[&format!("{kind}.logits")]);
-        assert!(delta <= TOLERANCE, "{name}/{kind}: max |Δlogit| = {delta:e}");
+        assert!(
+            delta <= TOLERANCE,
+            "{name}/{kind}: max |Δlogit| = {delta:e}"
+        );
         if with_images {
             let grids: Vec<i64> = sequence.images.iter().flat_map(|i| i.grid_thw).collect();
-            assert_eq!(grids, ids(&refs["image.grid_thw"].view([-1])), "{name}: image grids");
+            assert_eq!(
+                grids,
+                ids(&refs["image.grid_thw"].view([-1])),
+                "{name}: image grids"
+            );
         }
     }
 }
@@ -52,7 +63,11 @@ fn greedy_generation_matches_transformers_batched_and_grouped() {
         let completions = generate(&policy.model, &prompts, 2, &params).unwrap();
         assert_eq!(completions.len(), 4);
         for c in &completions {
-            assert_eq!(c.tokens, expected[c.prompt], "{name}: prompt {} sample {}", c.prompt, c.sample);
+            assert_eq!(
+                c.tokens, expected[c.prompt],
+                "{name}: prompt {} sample {}",
+                c.prompt, c.sample
+            );
         }
     }
 }
@@ -62,10 +77,33 @@ fn image_preprocessing_matches_the_pil_processor() {
     let policy = load("hub");
     let refs = reference("images");
     for stem in ["b", "c"] {
-        let path = common::fixtures().join("images").join(format!("{stem}.png"));
+        let path = common::fixtures()
+            .join("images")
+            .join(format!("{stem}.png"));
         let image = policy.processor.load(&path).unwrap();
-        assert_eq!(image.grid_thw.to_vec(), ids(&refs[&format!("{stem}.grid_thw")].view([-1])), "{stem}: grid");
+        assert_eq!(
+            image.grid_thw.to_vec(),
+            ids(&refs[&format!("{stem}.grid_thw")].view([-1])),
+            "{stem}: grid"
+        );
         let delta = max_abs_diff(&image.pixel_values, &refs[&format!("{stem}.pixel_values")]);
         assert!(delta <= 1e-5, "{stem}: max |Δpixel| = {delta:e}");
     }
+}
+
+#[test]
+fn bf16_parameters_stay_close_to_f32() {
+    let f32_policy = load("hub");
+    let options = metaspatial_policy::LoadOptions {
+        kind: Some(tch::Kind::BFloat16),
+        ..Default::default()
+    };
+    let bf16 = metaspatial_policy::Policy::load(&common::fixtures().join("hub"), &options).unwrap();
+    let sequence = prompt(&bf16, true);
+    let a = f32_policy.sequence_logits(&sequence).unwrap();
+    let b = bf16.sequence_logits(&sequence).unwrap();
+    assert_eq!(bf16.model.kind(), tch::Kind::BFloat16);
+    // bf16 keeps 8 bits of mantissa: logits of a few units agree to a few hundredths.
+    let delta = max_abs_diff(&a, &b);
+    assert!(delta < 0.25 && delta > 0.0, "{delta}");
 }

@@ -19,11 +19,19 @@ fn scene(shift: usize) -> Scene {
     let mut poses = Vec::new();
     for i in 0..30 {
         let id = format!("{}_{i}", CATEGORIES[i % CATEGORIES.len()]);
-        let size = [0.5 + 0.1 * (i % 5) as f64, 0.4 + 0.1 * (i % 3) as f64, 0.4 + 0.15 * (i % 7) as f64];
+        let size = [
+            0.5 + 0.1 * (i % 5) as f64,
+            0.4 + 0.1 * (i % 3) as f64,
+            0.4 + 0.15 * (i % 7) as f64,
+        ];
         objects.push(ObjectSpec {
             id: id.clone(),
             category: CATEGORIES[i % CATEGORIES.len()].into(),
-            size: Size { length: size[0], width: size[1], height: size[2] },
+            size: Size {
+                length: size[0],
+                width: size[1],
+                height: size[2],
+            },
             on_floor: true,
             facing: None,
             placement: Placement::default(),
@@ -36,14 +44,22 @@ fn scene(shift: usize) -> Scene {
         let (col, row) = (i % 6, i / 6);
         poses.push(Pose {
             id,
-            position: [0.7 + 1.1 * col as f64 + 0.01 * shift as f64, 0.7 + 1.15 * row as f64, size[2] / 2.0],
+            position: [
+                0.7 + 1.1 * col as f64 + 0.01 * shift as f64,
+                0.7 + 1.15 * row as f64,
+                size[2] / 2.0,
+            ],
             rotation: (90 * ((i + shift) % 4)) as f64,
         });
     }
     let room = Room {
         id: format!("bench_{shift}"),
         description: String::new(),
-        size: RoomSize { length: 7.0, width: 6.0, height: 2.8 },
+        size: RoomSize {
+            length: 7.0,
+            width: 6.0,
+            height: 2.8,
+        },
         objects,
         openings: Vec::new(),
     };

@@ -216,9 +216,17 @@ mod tests {
         let room = Vec3::new(5.0, 4.0, 2.8);
         let camera = Camera::new(View::Perspective(Corner::SouthWest), room, 1.0);
         assert!(camera.eye.x < 0.0 && camera.eye.y < 0.0 && camera.eye.z > 2.0);
-        for p in [Vec3::ZERO, room, Vec3::new(room.x, 0.0, 0.0), Vec3::new(0.0, room.y, room.z)] {
+        for p in [
+            Vec3::ZERO,
+            room,
+            Vec3::new(room.x, 0.0, 0.0),
+            Vec3::new(0.0, room.y, room.z),
+        ] {
             let pixel = camera.project(p, 448, 448).unwrap();
-            assert!(pixel.min_element() >= 0.0 && pixel.max_element() <= 448.0, "{p} → {pixel}");
+            assert!(
+                pixel.min_element() >= 0.0 && pixel.max_element() <= 448.0,
+                "{p} → {pixel}"
+            );
         }
     }
 
@@ -230,6 +238,9 @@ mod tests {
         let distance = camera.linear_depth(clip.z / clip.w);
         let view_axis = (Vec3::new(2.0, 2.0, 0.75) - camera.eye).normalize();
         let expected = (point - camera.eye).dot(view_axis);
-        assert!((distance - expected).abs() < 1e-3, "{distance} vs {expected}");
+        assert!(
+            (distance - expected).abs() < 1e-3,
+            "{distance} vs {expected}"
+        );
     }
 }

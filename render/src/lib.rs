@@ -35,4 +35,4 @@ pub use frame::Frame;
 pub use mesh::{MeshData, Vertex};
 pub use metrics::{FloorCell, FloorClearance, FreeFloor, ObjectVisibility};
 pub use renderer::{RenderOptions, Renderer};
-pub use scene::{Scene, SceneObject, WALL_THICKNESS, category_color};
+pub use scene::{Scene, SceneObject, WALL_THICKNESS};

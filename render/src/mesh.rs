@@ -214,7 +214,8 @@ mod tests {
         let mesh = MeshData::unit_box();
         assert_eq!((mesh.vertices.len(), mesh.indices.len()), (24, 36));
         for triangle in mesh.indices.chunks_exact(3) {
-            let [a, b, c] = [0, 1, 2].map(|k| Vec3::from_array(mesh.vertices[triangle[k] as usize].position));
+            let [a, b, c] =
+                [0, 1, 2].map(|k| Vec3::from_array(mesh.vertices[triangle[k] as usize].position));
             let normal = Vec3::from_array(mesh.vertices[triangle[0] as usize].normal);
             // Counter-clockwise seen from outside.
             assert!((b - a).cross(c - a).dot(normal) > 0.0);

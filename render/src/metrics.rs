@@ -76,7 +76,11 @@ impl FreeFloor {
     /// Free floor over all floor inside the room (0 when the room covers no pixel).
     #[must_use]
     pub fn free_fraction(&self) -> f32 {
-        let inside = self.cells.iter().filter(|&&c| c != FloorCell::Outside).count();
+        let inside = self
+            .cells
+            .iter()
+            .filter(|&&c| c != FloorCell::Outside)
+            .count();
         let free = self.cells.iter().filter(|&&c| c == FloorCell::Free).count();
         if inside == 0 {
             0.0
@@ -97,8 +101,7 @@ impl FreeFloor {
                 FloorCell::Free => 255,
             })
             .collect();
-        GrayImage::from_raw(self.width, self.height, pixels)
-            .expect("one cell per pixel")
+        GrayImage::from_raw(self.width, self.height, pixels).expect("one cell per pixel")
     }
 }
 

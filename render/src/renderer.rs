@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use bytemuck::{Pod, Zeroable};
 use glam::Vec3;
 
-use crate::font::draw_label;
+use crate::font::draw_labels;
 use crate::mesh::{MeshData, Vertex};
-use crate::scene::{SceneObject, WALL_THICKNESS, category_color};
+use crate::scene::{SceneObject, WALL_THICKNESS};
 use crate::{Camera, Frame, RenderError, Scene, View};
 
 const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -107,7 +107,7 @@ impl Instance {
 
     fn object(object: &SceneObject, is_box: bool) -> Self {
         let (sin, cos) = object.heading.to_radians().sin_cos();
-        let [r, g, b] = category_color(&object.category);
+        let [r, g, b] = object.color;
         Self {
             center: object.center.to_array(),
             heading: [sin, cos],
@@ -132,10 +132,22 @@ fn room_instances(scene: &Scene, view: View) -> Vec<Instance> {
     )];
     // South, north, west, east; walls overlap at the corners so that no gap shows.
     let walls = [
-        (Vec3::new(0.5 * s.x, -0.5 * t, 0.5 * s.z), Vec3::new(s.x + 2.0 * t, t, s.z)),
-        (Vec3::new(0.5 * s.x, s.y + 0.5 * t, 0.5 * s.z), Vec3::new(s.x + 2.0 * t, t, s.z)),
-        (Vec3::new(-0.5 * t, 0.5 * s.y, 0.5 * s.z), Vec3::new(t, s.y, s.z)),
-        (Vec3::new(s.x + 0.5 * t, 0.5 * s.y, 0.5 * s.z), Vec3::new(t, s.y, s.z)),
+        (
+            Vec3::new(0.5 * s.x, -0.5 * t, 0.5 * s.z),
+            Vec3::new(s.x + 2.0 * t, t, s.z),
+        ),
+        (
+            Vec3::new(0.5 * s.x, s.y + 0.5 * t, 0.5 * s.z),
+            Vec3::new(s.x + 2.0 * t, t, s.z),
+        ),
+        (
+            Vec3::new(-0.5 * t, 0.5 * s.y, 0.5 * s.z),
+            Vec3::new(t, s.y, s.z),
+        ),
+        (
+            Vec3::new(s.x + 0.5 * t, 0.5 * s.y, 0.5 * s.z),
+            Vec3::new(t, s.y, s.z),
+        ),
     ];
     for (side, (center, size)) in walls.into_iter().enumerate() {
         let hidden = match view {
@@ -157,28 +169,17 @@ struct GpuMesh {
 
 impl GpuMesh {
     fn upload(device: &wgpu::Device, mesh: &MeshData) -> Self {
-        let vertices = device.create_buffer(&wgpu::BufferDescriptor {
+        use wgpu::util::DeviceExt;
+        let vertices = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("mesh vertices"),
-            size: std::mem::size_of_val(mesh.vertices.as_slice()) as u64,
+            contents: bytemuck::cast_slice(&mesh.vertices),
             usage: wgpu::BufferUsages::VERTEX,
-            mapped_at_creation: true,
         });
-        vertices
-            .slice(..)
-            .get_mapped_range_mut()
-            .copy_from_slice(bytemuck::cast_slice(&mesh.vertices));
-        vertices.unmap();
-        let indices = device.create_buffer(&wgpu::BufferDescriptor {
+        let indices = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("mesh indices"),
-            size: std::mem::size_of_val(mesh.indices.as_slice()) as u64,
+            contents: bytemuck::cast_slice(&mesh.indices),
             usage: wgpu::BufferUsages::INDEX,
-            mapped_at_creation: true,
         });
-        indices
-            .slice(..)
-            .get_mapped_range_mut()
-            .copy_from_slice(bytemuck::cast_slice(&mesh.indices));
-        indices.unmap();
         Self {
             vertices,
             indices,
@@ -337,8 +338,7 @@ impl Gpu {
     fn new(instance: &wgpu::Instance) -> Result<Self, RenderError> {
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
-            force_fallback_adapter: false,
-            compatible_surface: None,
+            ..Default::default()
         }))
         .map_err(|e| RenderError::NoAdapter(e.to_string()))?;
         let adapter_info = adapter.get_info();
@@ -461,10 +461,7 @@ impl Gpu {
                 module: &shader,
                 entry_point: Some("fs_main"),
                 compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[
-                    Some(COLOR_FORMAT.into()),
-                    Some(ID_FORMAT.into()),
-                ],
+                targets: &[Some(COLOR_FORMAT.into()), Some(ID_FORMAT.into())],
             }),
             multiview_mask: None,
             cache: None,
@@ -619,13 +616,13 @@ impl Gpu {
             let room = start..instances.len() as u32;
             let mut objects = Vec::with_capacity(scene.objects.len());
             for object in &scene.objects {
-                let slot = self
-                    .mesh_slot(object.asset.as_deref())
-                    .map_err(|e| RenderError::Object {
-                        room: scene.room.clone(),
-                        object: object.id.clone(),
-                        reason: e.to_string(),
-                    })?;
+                let slot =
+                    self.mesh_slot(object.asset.as_deref())
+                        .map_err(|e| RenderError::Object {
+                            room: scene.room.clone(),
+                            object: object.id.clone(),
+                            reason: e.to_string(),
+                        })?;
                 objects.push((slot, Instance::object(object, slot == 0)));
             }
             objects.sort_by_key(|(slot, _)| *slot);
@@ -654,22 +651,33 @@ impl Gpu {
         let (camera_buffer, fresh) = self.cameras.ensure(&self.device, camera_bytes.len() as u64);
         self.queue.write_buffer(camera_buffer, 0, &camera_bytes);
         if fresh || self.camera_group.is_none() {
-            self.camera_group = Some(self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("cameras"),
-                layout: &self.camera_layout,
-                entries: &[wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: camera_buffer,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(std::mem::size_of::<CameraUniform>() as u64),
+            self.camera_group =
+                Some(
+                    self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("cameras"),
+                        layout: &self.camera_layout,
+                        entries: &[wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: camera_buffer,
+                                offset: 0,
+                                size: wgpu::BufferSize::new(
+                                    std::mem::size_of::<CameraUniform>() as u64
+                                ),
+                            }),
+                        }],
                     }),
-                }],
-            }));
+                );
         }
 
         // Coverage masks: `words` u32 per pixel, one slot per scene.
-        let words = scenes.iter().map(|s| s.max_index()).max().unwrap_or(0).div_ceil(32).max(1);
+        let words = scenes
+            .iter()
+            .map(|s| s.max_index())
+            .max()
+            .unwrap_or(0)
+            .div_ceil(32)
+            .max(1);
         let mask_bytes = u64::from(width) * u64::from(height) * u64::from(words) * 4;
         let mask_stride = mask_bytes.next_multiple_of(SLOT_ALIGN);
         let coverage_group = if coverage {
@@ -866,18 +874,20 @@ impl Gpu {
                 .map(|bits| camera.linear_depth(f32::from_bits(bits)))
                 .collect();
             if options.labels {
-                for object in &scene.objects {
-                    let top = object.center + Vec3::new(0.0, 0.0, 0.5 * object.size.z);
-                    if let Some(anchor) = camera.project(top, width, height) {
-                        if anchor.x >= 0.0
+                let labels: Vec<(&str, glam::Vec2)> = scene
+                    .objects
+                    .iter()
+                    .filter_map(|object| {
+                        let top = object.center + Vec3::new(0.0, 0.0, 0.5 * object.size.z);
+                        let anchor = camera.project(top, width, height)?;
+                        let inside = anchor.x >= 0.0
                             && anchor.y >= 0.0
                             && anchor.x < width as f32
-                            && anchor.y < height as f32
-                        {
-                            draw_label(&mut color, width, height, &object.id, anchor);
-                        }
-                    }
-                }
+                            && anchor.y < height as f32;
+                        inside.then_some((object.id.as_str(), anchor))
+                    })
+                    .collect();
+                draw_labels(&mut color, width, height, &labels);
             }
             frames.push(Frame {
                 width,
@@ -908,7 +918,11 @@ impl Gpu {
 }
 
 fn instance_buffer_slice(buffer: &GrowingBuffer) -> wgpu::BufferSlice<'_> {
-    buffer.buffer.as_ref().expect("allocated before drawing").slice(..)
+    buffer
+        .buffer
+        .as_ref()
+        .expect("allocated before drawing")
+        .slice(..)
 }
 
 /// Little-endian u32 words of a byte slice.
@@ -941,7 +955,10 @@ fn read_back(gpu: &Gpu, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, Ren
         .recv()
         .map_err(|e| lost(format!("readback never completed: {e}")))?
         .map_err(|e| lost(format!("readback failed: {e}")))?;
-    let bytes = slice.get_mapped_range().to_vec();
+    let bytes = slice
+        .get_mapped_range()
+        .map_err(|e| lost(format!("readback mapping: {e}")))?
+        .to_vec();
     buffer.unmap();
     Ok(bytes)
 }

@@ -1,5 +1,6 @@
 //! Scenes: a room and a layout checked and converted into what the GPU draws.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use glam::Vec3;
@@ -27,6 +28,8 @@ pub struct SceneObject {
     pub size: Vec3,
     /// GLB/glTF asset scaled to the box, if the object names one.
     pub asset: Option<PathBuf>,
+    /// Its category's colour in this room (linear RGB, 0–1).
+    pub color: [f32; 3],
 }
 
 impl SceneObject {
@@ -95,6 +98,7 @@ impl Scene {
             object: object.to_owned(),
             reason,
         };
+        let colors = category_colors(room);
         let mut placed = vec![false; room.objects.len()];
         let mut objects = Vec::with_capacity(layout.poses.len());
         for pose in &layout.poses {
@@ -141,6 +145,7 @@ impl Scene {
                 heading: heading.rem_euclid(360.0),
                 size: object_size,
                 asset: spec.asset.as_ref().map(PathBuf::from),
+                color: colors[&category_key(&spec.category)],
             });
         }
         Ok(Self {
@@ -167,36 +172,62 @@ impl Scene {
     }
 }
 
-/// Colour of a category: a hue picked by a stable hash of its name, so a category keeps its
-/// colour across rooms and runs.
-#[must_use]
-pub fn category_color(category: &str) -> [f32; 3] {
-    // FNV-1a: stable across platforms and Rust versions, unlike `DefaultHasher`.
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in category.trim().to_ascii_lowercase().bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
+/// Well-separated object colours; each category prefers one slot by a stable hash of its name.
+const PALETTE: [[f32; 3]; 20] = [
+    [0.31, 0.47, 0.65],
+    [0.95, 0.56, 0.17],
+    [0.88, 0.34, 0.35],
+    [0.46, 0.72, 0.70],
+    [0.35, 0.63, 0.31],
+    [0.93, 0.79, 0.28],
+    [0.69, 0.48, 0.63],
+    [1.00, 0.62, 0.66],
+    [0.61, 0.46, 0.37],
+    [0.55, 0.35, 0.75],
+    [0.63, 0.80, 0.91],
+    [0.99, 0.75, 0.53],
+    [0.60, 0.87, 0.54],
+    [0.80, 0.20, 0.55],
+    [0.20, 0.40, 0.30],
+    [0.45, 0.30, 0.15],
+    [0.25, 0.25, 0.55],
+    [0.85, 0.85, 0.40],
+    [0.40, 0.75, 0.95],
+    [0.70, 0.20, 0.20],
+];
+
+/// Colour per category of a room: each category takes its preferred palette slot, or the next
+/// free one, so that categories of one room never share a colour (up to 20 categories) while a
+/// category keeps its colour across rooms as far as possible. Categories are taken in room
+/// order, so placing or moving objects never changes colours.
+fn category_colors(room: &Room) -> HashMap<String, [f32; 3]> {
+    let mut colors = HashMap::new();
+    let mut used = [false; PALETTE.len()];
+    for spec in &room.objects {
+        let key = category_key(&spec.category);
+        if colors.contains_key(&key) {
+            continue;
+        }
+        let preferred = category_hash(&key) as usize % PALETTE.len();
+        let slot = (0..PALETTE.len())
+            .map(|k| (preferred + k) % PALETTE.len())
+            .find(|&slot| !used[slot])
+            .unwrap_or(preferred);
+        used[slot] = true;
+        colors.insert(key, PALETTE[slot]);
     }
-    let hue = (hash % 360) as f32;
-    let saturation = 0.45 + 0.25 * ((hash >> 9) % 5) as f32 / 4.0;
-    let value = 0.72 + 0.2 * ((hash >> 13) % 3) as f32 / 2.0;
-    hsv_to_rgb(hue, saturation, value)
+    colors
 }
 
-fn hsv_to_rgb(hue: f32, saturation: f32, value: f32) -> [f32; 3] {
-    let c = value * saturation;
-    let h = hue / 60.0;
-    let x = c * (1.0 - (h % 2.0 - 1.0).abs());
-    let (r, g, b) = match h as u32 {
-        0 => (c, x, 0.0),
-        1 => (x, c, 0.0),
-        2 => (0.0, c, x),
-        3 => (0.0, x, c),
-        4 => (x, 0.0, c),
-        _ => (c, 0.0, x),
-    };
-    let m = value - c;
-    [r + m, g + m, b + m]
+fn category_key(category: &str) -> String {
+    category.trim().to_ascii_lowercase()
+}
+
+/// FNV-1a: stable across platforms and Rust versions, unlike `DefaultHasher`.
+fn category_hash(key: &str) -> u32 {
+    key.bytes().fold(0x811c_9dc5, |hash: u32, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
 }
 
 #[cfg(test)]
@@ -249,7 +280,10 @@ mod tests {
     fn non_finite_position_names_the_object() {
         let error = Scene::new(&room(), &layout([f64::NAN, 1.0, 0.25], 0.0)).unwrap_err();
         let text = error.to_string();
-        assert!(text.contains("bed_1") && text.contains("position"), "{text}");
+        assert!(
+            text.contains("bed_1") && text.contains("position"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -265,7 +299,12 @@ mod tests {
     fn unknown_and_repeated_ids_are_errors() {
         let mut bad = layout([1.0, 1.0, 0.25], 0.0);
         bad.poses[0].id = "sofa_9".into();
-        assert!(Scene::new(&room(), &bad).unwrap_err().to_string().contains("sofa_9"));
+        assert!(
+            Scene::new(&room(), &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("sofa_9")
+        );
         let mut twice = layout([1.0, 1.0, 0.25], 0.0);
         twice.poses.push(twice.poses[0].clone());
         let text = Scene::new(&room(), &twice).unwrap_err().to_string();
@@ -283,8 +322,22 @@ mod tests {
     }
 
     #[test]
-    fn category_colours_are_stable_and_distinct() {
-        assert_eq!(category_color("bed"), category_color("Bed "));
-        assert_ne!(category_color("bed"), category_color("sofa"));
+    fn categories_of_a_room_get_distinct_colours() {
+        let mut room = room();
+        for (i, category) in ["sofa", "chair", "Bed ", "desk", "lamp", "rug", "shelf"]
+            .iter()
+            .enumerate()
+        {
+            let mut spec = room.objects[0].clone();
+            spec.id = format!("extra_{i}");
+            spec.category = (*category).into();
+            room.objects.push(spec);
+        }
+        let colors = category_colors(&room);
+        assert_eq!(colors.len(), 7, "`Bed ` is the same category as `bed`");
+        let mut distinct: Vec<_> = colors.values().map(|c| c.map(f32::to_bits)).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 7);
     }
 }

@@ -21,19 +21,30 @@ fn mean_error(a: &RgbaImage, b: &RgbaImage) -> f64 {
         .zip(b.pixels())
         .map(|(p, q)| (0..3).map(|c| u64::from(p[c].abs_diff(q[c]))).sum::<u64>())
         .sum();
-    total as f64 / (3 * a.width() * a.height()) as f64
+    total as f64 / f64::from(3 * a.width() * a.height())
 }
 
 fn check_golden(name: &str, scene: &Scene, options: &RenderOptions) {
-    let Some(mut renderer) = common::renderer() else { return };
-    let actual = renderer.render(scene, options).expect("render").color_image();
-    let golden_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.png"));
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
+    let actual = renderer
+        .render(scene, options)
+        .expect("render")
+        .color_image();
+    let golden_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.png"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         actual.save(&golden_path).expect("write golden");
         return;
     }
     let golden = image::open(&golden_path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set UPDATE_GOLDEN=1 to create it)", golden_path.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (set UPDATE_GOLDEN=1 to create it)",
+                golden_path.display()
+            )
+        })
         .to_rgba8();
     let error = if golden.dimensions() == actual.dimensions() {
         mean_error(&golden, &actual)
@@ -64,13 +75,22 @@ fn check_golden(name: &str, scene: &Scene, options: &RenderOptions) {
 
 #[test]
 fn bedroom_perspective_matches_golden() {
-    let options = RenderOptions { width: 224, height: 224, ..Default::default() };
+    let options = RenderOptions {
+        width: 224,
+        height: 224,
+        ..Default::default()
+    };
     check_golden("bedroom-perspective", &common::bedroom_scene(), &options);
 }
 
 #[test]
 fn bedroom_top_view_with_labels_matches_golden() {
-    let options = RenderOptions { width: 224, height: 224, view: View::Top, labels: true };
+    let options = RenderOptions {
+        width: 224,
+        height: 224,
+        view: View::Top,
+        labels: true,
+    };
     check_golden("bedroom-top-labels", &common::bedroom_scene(), &options);
 }
 
@@ -83,5 +103,9 @@ fn empty_room_from_the_north_east_matches_golden() {
         view: View::Perspective(Corner::NorthEast),
         labels: false,
     };
-    check_golden("empty-north-east", &Scene::empty(&room).expect("scene"), &options);
+    check_golden(
+        "empty-north-east",
+        &Scene::empty(&room).expect("scene"),
+        &options,
+    );
 }

@@ -60,7 +60,9 @@ fn top(size: u32) -> RenderOptions {
 
 #[test]
 fn top_view_ids_and_depth_match_footprints() {
-    let Some(mut renderer) = common::renderer() else { return };
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
     let scene = common::bedroom_scene();
     let (w, h) = (224, 224);
     let frame = renderer.render(&scene, &top(w)).expect("render");
@@ -73,10 +75,12 @@ fn top_view_ids_and_depth_match_footprints() {
         for px in 0..w {
             let p = camera.pixel_to_floor(px, py, w, h);
             let near_edge = scene.objects.iter().any(|o| {
-                [(-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0)].iter().any(|(dx, dy)| {
-                    o.footprint_contains(p.x + dx * margin, p.y + dy * margin)
-                        != o.footprint_contains(p.x, p.y)
-                })
+                [(-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0)]
+                    .iter()
+                    .any(|(dx, dy)| {
+                        o.footprint_contains(p.x + dx * margin, p.y + dy * margin)
+                            != o.footprint_contains(p.x, p.y)
+                    })
             });
             if near_edge {
                 continue;
@@ -95,17 +99,28 @@ fn top_view_ids_and_depth_match_footprints() {
             }
             if let Some(o) = expected {
                 let depth = camera.eye.z - o.top();
-                assert!((frame.depth[i] - depth).abs() < 0.01, "depth {} vs {depth}", frame.depth[i]);
+                assert!(
+                    (frame.depth[i] - depth).abs() < 0.01,
+                    "depth {} vs {depth}",
+                    frame.depth[i]
+                );
             }
         }
     }
     assert!(checked > w * h / 2, "only {checked} pixels away from edges");
-    assert!(wrong.is_empty(), "{} of {checked} pixels disagree, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(5)]);
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked} pixels disagree, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
 }
 
 #[test]
 fn batch_matches_single_renders_and_ids_png_round_trips() {
-    let Some(mut renderer) = common::renderer() else { return };
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
     let (room, layout) = common::bedroom();
     let mut moved = layout.clone();
     moved.poses[5].position = [2.0, 1.0, 0.45];
@@ -114,7 +129,11 @@ fn batch_matches_single_renders_and_ids_png_round_trips() {
         Scene::empty(&room).expect("scene"),
         Scene::new(&room, &moved).expect("scene"),
     ];
-    let options = RenderOptions { width: 112, height: 84, ..Default::default() };
+    let options = RenderOptions {
+        width: 112,
+        height: 84,
+        ..Default::default()
+    };
     let batch = renderer.render_batch(&scenes, &options).expect("batch");
     assert_eq!(batch.len(), 3);
     for (scene, batched) in scenes.iter().zip(&batch) {
@@ -122,44 +141,82 @@ fn batch_matches_single_renders_and_ids_png_round_trips() {
         assert_eq!(single.color, batched.color);
         assert_eq!(single.ids, batched.ids);
     }
-    assert_ne!(batch[0].ids, batch[2].ids, "moving the chair changes the id buffer");
-    assert!(batch[1].ids.iter().all(|&id| id == 0), "the empty room has no objects");
+    assert_ne!(
+        batch[0].ids, batch[2].ids,
+        "moving the chair changes the id buffer"
+    );
+    assert!(
+        batch[1].ids.iter().all(|&id| id == 0),
+        "the empty room has no objects"
+    );
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ids-round-trip.png");
     batch[0].save_ids_png(&path).expect("save");
     let back = image::open(&path).expect("load").to_luma16();
-    assert!(back.pixels().zip(&batch[0].ids).all(|(p, &id)| u32::from(p[0]) == id));
+    assert!(
+        back.pixels()
+            .zip(&batch[0].ids)
+            .all(|(p, &id)| u32::from(p[0]) == id)
+    );
 }
 
 #[test]
 fn visibility_counts_occlusion_from_the_corner() {
-    let Some(mut renderer) = common::renderer() else { return };
-    let room = room(vec![object("wardrobe_1", [1.0, 1.0, 2.2]), object("box_1", [0.4, 0.4, 0.4])]);
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
+    let room = room(vec![
+        object("wardrobe_1", [1.0, 1.0, 2.2]),
+        object("box_1", [0.4, 0.4, 0.4]),
+    ]);
     // The default camera looks from behind the south-west corner: the box hides behind the
     // wardrobe on the diagonal.
     let layout = Layout {
-        poses: vec![pose("wardrobe_1", [1.2, 1.2, 1.1], 0.0), pose("box_1", [2.0, 2.0, 0.2], 0.0)],
+        poses: vec![
+            pose("wardrobe_1", [1.2, 1.2, 1.1], 0.0),
+            pose("box_1", [2.0, 2.0, 0.2], 0.0),
+        ],
     };
     let scene = Scene::new(&room, &layout).expect("scene");
-    let result = renderer.visibility(&[scene], &RenderOptions::default()).expect("visibility");
+    let result = renderer
+        .visibility(&[scene], &RenderOptions::default())
+        .expect("visibility");
     let [wardrobe, hidden] = [&result[0][0], &result[0][1]];
-    assert!(wardrobe.covered_pixels > 1000 && wardrobe.fraction() > 0.99, "{wardrobe:?}");
-    assert!(hidden.covered_pixels > 100 && hidden.fraction() < 0.5, "{hidden:?}");
+    assert!(
+        wardrobe.covered_pixels > 1000 && wardrobe.fraction() > 0.99,
+        "{wardrobe:?}"
+    );
+    assert!(
+        hidden.covered_pixels > 100 && hidden.fraction() < 0.5,
+        "{hidden:?}"
+    );
     // Alone, the box is in plain view: moving the wardrobe away makes it fully visible.
     let apart = Layout {
-        poses: vec![pose("wardrobe_1", [3.4, 0.6, 1.1], 0.0), pose("box_1", [2.0, 2.0, 0.2], 0.0)],
+        poses: vec![
+            pose("wardrobe_1", [3.4, 0.6, 1.1], 0.0),
+            pose("box_1", [2.0, 2.0, 0.2], 0.0),
+        ],
     };
     let scene = Scene::new(&room, &apart).expect("scene");
-    let result = renderer.visibility(&[scene], &RenderOptions::default()).expect("visibility");
+    let result = renderer
+        .visibility(&[scene], &RenderOptions::default())
+        .expect("visibility");
     assert!(result[0][1].fraction() > 0.99, "{:?}", result[0][1]);
     assert_eq!(result[0][1].covered_pixels, hidden.covered_pixels);
 }
 
 #[test]
 fn free_floor_excludes_blocking_footprints_only() {
-    let Some(mut renderer) = common::renderer() else { return };
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
     let scene = common::bedroom_scene();
     let floors = renderer
-        .free_floor(std::slice::from_ref(&scene), 224, 224, FloorClearance::default())
+        .free_floor(
+            std::slice::from_ref(&scene),
+            224,
+            224,
+            FloorClearance::default(),
+        )
         .expect("free floor");
     let floor = &floors[0];
     // Rug (too flat) and ceiling lamp (too high) leave the floor free.
@@ -170,18 +227,34 @@ fn free_floor_excludes_blocking_footprints_only() {
         .map(|o| o.size.x * o.size.y)
         .sum();
     let expected = 1.0 - blocked / (scene.size.x * scene.size.y);
-    assert!((floor.free_fraction() - expected).abs() < 0.01, "{} vs {expected}", floor.free_fraction());
-    let under_bed = floor.camera.project(Vec3::new(2.5, 2.95, 0.0), 224, 224).expect("on screen");
+    assert!(
+        (floor.free_fraction() - expected).abs() < 0.01,
+        "{} vs {expected}",
+        floor.free_fraction()
+    );
+    let under_bed = floor
+        .camera
+        .project(Vec3::new(2.5, 2.95, 0.0), 224, 224)
+        .expect("on screen");
     let cell = |p: glam::Vec2| floor.cells[(p.y as u32 * 224 + p.x as u32) as usize];
     assert_eq!(cell(under_bed), FloorCell::Occupied);
-    let on_rug = floor.camera.project(Vec3::new(2.5, 1.2, 0.0), 224, 224).expect("on screen");
+    let on_rug = floor
+        .camera
+        .project(Vec3::new(2.5, 1.2, 0.0), 224, 224)
+        .expect("on screen");
     assert_eq!(cell(on_rug), FloorCell::Free);
     assert_eq!(floor.cells[0], FloorCell::Outside);
 }
 
 /// A GLB holding a pyramid whose apex leans to the asset's front (+Z in glTF).
 fn pyramid_glb() -> Vec<u8> {
-    let positions: [[f32; 3]; 5] = [[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [0.0, 2.0, 1.0]];
+    let positions: [[f32; 3]; 5] = [
+        [-1.0, 0.0, -1.0],
+        [1.0, 0.0, -1.0],
+        [1.0, 0.0, 1.0],
+        [-1.0, 0.0, 1.0],
+        [0.0, 2.0, 1.0],
+    ];
     let indices: [u32; 18] = [0, 2, 1, 0, 3, 2, 0, 1, 4, 1, 2, 4, 2, 3, 4, 3, 0, 4];
     let mut bin: Vec<u8> = bytemuck_bytes(&positions.concat());
     bin.extend(indices.iter().flat_map(|i| i.to_le_bytes()));
@@ -199,7 +272,13 @@ fn pyramid_glb() -> Vec<u8> {
     bin.resize(bin.len().next_multiple_of(4), 0);
     let total = 12 + 8 + json.len() + 8 + bin.len();
     let mut glb = Vec::with_capacity(total);
-    for word in [0x4654_6C67_u32, 2, total as u32, json.len() as u32, 0x4E4F_534A] {
+    for word in [
+        0x4654_6C67_u32,
+        2,
+        total as u32,
+        json.len() as u32,
+        0x4E4F_534A,
+    ] {
         glb.extend(word.to_le_bytes());
     }
     glb.extend(&json);
@@ -216,18 +295,25 @@ fn bytemuck_bytes(values: &[f32]) -> Vec<u8> {
 
 #[test]
 fn gltf_asset_fills_its_box_and_faces_its_heading() {
-    let Some(mut renderer) = common::renderer() else { return };
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyramid.glb");
     std::fs::write(&path, pyramid_glb()).expect("write glb");
     let mut spec = object("sculpture_1", [1.0, 2.0, 1.0]);
     spec.asset = Some(path.display().to_string());
     let room = room(vec![spec]);
     // Heading 90: the front (where the apex leans) faces east, the 2 m width runs along x.
-    let layout = Layout { poses: vec![pose("sculpture_1", [2.0, 2.0, 0.5], 90.0)] };
+    let layout = Layout {
+        poses: vec![pose("sculpture_1", [2.0, 2.0, 0.5], 90.0)],
+    };
     let scene = Scene::new(&room, &layout).expect("scene");
     let frame = renderer.render(&scene, &top(224)).expect("render");
     let pixel = |x: f32, y: f32| {
-        let p = frame.camera.project(Vec3::new(x, y, 0.0), 224, 224).expect("on screen");
+        let p = frame
+            .camera
+            .project(Vec3::new(x, y, 0.0), 224, 224)
+            .expect("on screen");
         (p.y as u32 * 224 + p.x as u32) as usize
     };
     // The base fills the footprint: 2 m along x, 1 m along y.
@@ -242,31 +328,53 @@ fn gltf_asset_fills_its_box_and_faces_its_heading() {
 
 #[test]
 fn bad_requests_are_errors_naming_what_is_wrong() {
-    let Some(mut renderer) = common::renderer() else { return };
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
     let scene = common::bedroom_scene();
-    let options = RenderOptions { width: 0, ..Default::default() };
-    assert!(matches!(renderer.render(&scene, &options), Err(RenderError::Request(_))));
+    let options = RenderOptions {
+        width: 0,
+        ..Default::default()
+    };
+    assert!(matches!(
+        renderer.render(&scene, &options),
+        Err(RenderError::Request(_))
+    ));
     let mut spec = object("statue_1", [0.5, 0.5, 1.0]);
     spec.asset = Some("no/such/asset.glb".into());
     let room = room(vec![spec]);
-    let layout = Layout { poses: vec![pose("statue_1", [1.0, 1.0, 0.5], 0.0)] };
+    let layout = Layout {
+        poses: vec![pose("statue_1", [1.0, 1.0, 0.5], 0.0)],
+    };
     let error = renderer
-        .render(&Scene::new(&room, &layout).expect("scene"), &RenderOptions::default())
+        .render(
+            &Scene::new(&room, &layout).expect("scene"),
+            &RenderOptions::default(),
+        )
         .unwrap_err()
         .to_string();
-    assert!(error.contains("statue_1") && error.contains("no/such/asset.glb"), "{error}");
+    assert!(
+        error.contains("statue_1") && error.contains("no/such/asset.glb"),
+        "{error}"
+    );
     // The renderer still works after an error.
-    renderer.render(&scene, &top(56)).expect("render after error");
+    renderer
+        .render(&scene, &top(56))
+        .expect("render after error");
 }
 
 #[test]
 fn lost_device_is_recreated() {
-    let Some(mut renderer) = common::renderer() else { return };
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
     let scene = common::bedroom_scene();
     let options = top(56);
     let before = renderer.render(&scene, &options).expect("render");
     renderer.lose_device();
-    let after = renderer.render(&scene, &options).expect("render after loss");
+    let after = renderer
+        .render(&scene, &options)
+        .expect("render after loss");
     assert_eq!(before.color, after.color);
     assert_eq!(before.ids, after.ids);
 }

@@ -37,7 +37,7 @@ pub struct TextConfig {
     pub vocab_size: i64,
     /// Width of the residual stream.
     pub hidden_size: i64,
-    /// Width of the SwiGLU feed-forward layer.
+    /// Width of the `SwiGLU` feed-forward layer.
     pub intermediate_size: i64,
     /// Number of decoder layers.
     pub num_hidden_layers: i64,
@@ -214,36 +214,65 @@ impl Config {
 
     /// Resolves a parsed `config.json`; `path` names the file in errors.
     pub fn from_value(raw: Value, path: &Path) -> Result<Self> {
-        let json_error = |source| PolicyError::Json { path: path.to_path_buf(), source };
+        let json_error = |source| PolicyError::Json {
+            path: path.to_path_buf(),
+            source,
+        };
         let top: TopLevel = serde_json::from_value(raw.clone()).map_err(json_error)?;
         if let Some(model_type) = &top.model_type
             && model_type != "qwen2_5_vl"
         {
-            return Err(unsupported(path, "model_type", format!("{model_type:?} (expected \"qwen2_5_vl\")")));
+            return Err(unsupported(
+                path,
+                "model_type",
+                format!("{model_type:?} (expected \"qwen2_5_vl\")"),
+            ));
         }
-        let text_value = raw.get("text_config").cloned().unwrap_or_else(|| raw.clone());
+        let text_value = raw
+            .get("text_config")
+            .cloned()
+            .unwrap_or_else(|| raw.clone());
         let text_config: TextConfig = serde_json::from_value(text_value).map_err(json_error)?;
-        let vision_value = raw.get("vision_config").cloned().ok_or_else(|| PolicyError::Config {
-            path: path.to_path_buf(),
-            message: "no `vision_config`".to_owned(),
-        })?;
-        let vision_config: VisionConfig = serde_json::from_value(vision_value).map_err(json_error)?;
+        let vision_value =
+            raw.get("vision_config")
+                .cloned()
+                .ok_or_else(|| PolicyError::Config {
+                    path: path.to_path_buf(),
+                    message: "no `vision_config`".to_owned(),
+                })?;
+        let vision_config: VisionConfig =
+            serde_json::from_value(vision_value).map_err(json_error)?;
 
-        let rope = text_config.rope_parameters.as_ref().or(text_config.rope_scaling.as_ref());
-        let rope_theta = rope.and_then(|r| r.rope_theta).or(text_config.rope_theta).unwrap_or(1_000_000.0);
+        let rope = text_config
+            .rope_parameters
+            .as_ref()
+            .or(text_config.rope_scaling.as_ref());
+        let rope_theta = rope
+            .and_then(|r| r.rope_theta)
+            .or(text_config.rope_theta)
+            .unwrap_or(1_000_000.0);
         if let Some(kind) = rope.and_then(|r| r.rope_type.as_deref())
             && kind != "default"
             && kind != "mrope"
         {
-            return Err(unsupported(path, "rope_type", format!("{kind:?} (only default / mrope rotary)")));
+            return Err(unsupported(
+                path,
+                "rope_type",
+                format!("{kind:?} (only default / mrope rotary)"),
+            ));
         }
         let head_dim = text_config.hidden_size / text_config.num_attention_heads;
-        let mrope_section = rope.and_then(|r| r.mrope_section.clone()).unwrap_or_else(|| vec![16, 24, 24]);
+        let mrope_section = rope
+            .and_then(|r| r.mrope_section.clone())
+            .unwrap_or_else(|| vec![16, 24, 24]);
         if mrope_section.len() != 3 || mrope_section.iter().sum::<i64>() * 2 != head_dim {
             return Err(unsupported(
                 path,
                 "mrope_section",
-                format!("{mrope_section:?} (needs three parts summing to head_dim / 2 = {})", head_dim / 2),
+                format!(
+                    "{mrope_section:?} (needs three parts summing to head_dim / 2 = {})",
+                    head_dim / 2
+                ),
             ));
         }
         let vision_rope_theta = vision_config
@@ -252,7 +281,10 @@ impl Config {
             .and_then(|r| r.rope_theta)
             .unwrap_or(10_000.0);
         let config = Self {
-            tie_word_embeddings: top.tie_word_embeddings.or(text_config.tie_word_embeddings).unwrap_or(false),
+            tie_word_embeddings: top
+                .tie_word_embeddings
+                .or(text_config.tie_word_embeddings)
+                .unwrap_or(false),
             image_token_id: top.image_token_id,
             video_token_id: top.video_token_id,
             vision_start_token_id: top.vision_start_token_id,
@@ -272,28 +304,55 @@ impl Config {
         let t = &self.text_config;
         let v = &self.vision_config;
         if t.hidden_act != "silu" {
-            return Err(unsupported(path, "hidden_act", format!("{:?} (only silu)", t.hidden_act)));
+            return Err(unsupported(
+                path,
+                "hidden_act",
+                format!("{:?} (only silu)", t.hidden_act),
+            ));
         }
         if v.hidden_act != "silu" {
-            return Err(unsupported(path, "vision_config.hidden_act", format!("{:?} (only silu)", v.hidden_act)));
+            return Err(unsupported(
+                path,
+                "vision_config.hidden_act",
+                format!("{:?} (only silu)", v.hidden_act),
+            ));
         }
         if t.use_sliding_window == Some(true) {
-            return Err(unsupported(path, "use_sliding_window", "true (Qwen2.5-VL decoders use full attention)".into()));
+            return Err(unsupported(
+                path,
+                "use_sliding_window",
+                "true (Qwen2.5-VL decoders use full attention)".into(),
+            ));
         }
         if t.hidden_size % t.num_attention_heads != 0 {
-            return Err(unsupported(path, "num_attention_heads", "must divide hidden_size".into()));
+            return Err(unsupported(
+                path,
+                "num_attention_heads",
+                "must divide hidden_size".into(),
+            ));
         }
         if t.num_attention_heads % self.num_key_value_heads() != 0 {
-            return Err(unsupported(path, "num_key_value_heads", "must divide num_attention_heads".into()));
+            return Err(unsupported(
+                path,
+                "num_key_value_heads",
+                "must divide num_attention_heads".into(),
+            ));
         }
         if v.hidden_size % v.num_heads != 0 || (v.hidden_size / v.num_heads) % 4 != 0 {
-            return Err(unsupported(path, "vision_config.num_heads", "head width must divide by 4".into()));
+            return Err(unsupported(
+                path,
+                "vision_config.num_heads",
+                "head width must divide by 4".into(),
+            ));
         }
         if v.out_hidden_size != t.hidden_size {
             return Err(unsupported(
                 path,
                 "vision_config.out_hidden_size",
-                format!("{} (must equal hidden_size {})", v.out_hidden_size, t.hidden_size),
+                format!(
+                    "{} (must equal hidden_size {})",
+                    v.out_hidden_size, t.hidden_size
+                ),
             ));
         }
         let unit = v.spatial_merge_size * v.patch_size;
@@ -301,11 +360,22 @@ impl Config {
             return Err(unsupported(
                 path,
                 "vision_config.window_size",
-                format!("{} (must be a multiple of patch_size * spatial_merge_size = {unit})", v.window_size),
+                format!(
+                    "{} (must be a multiple of patch_size * spatial_merge_size = {unit})",
+                    v.window_size
+                ),
             ));
         }
-        if let Some(&bad) = v.fullatt_block_indexes.iter().find(|&&i| i < 0 || i >= v.depth) {
-            return Err(unsupported(path, "vision_config.fullatt_block_indexes", format!("{bad} (depth is {})", v.depth)));
+        if let Some(&bad) = v
+            .fullatt_block_indexes
+            .iter()
+            .find(|&&i| i < 0 || i >= v.depth)
+        {
+            return Err(unsupported(
+                path,
+                "vision_config.fullatt_block_indexes",
+                format!("{bad} (depth is {})", v.depth),
+            ));
         }
         Ok(())
     }
@@ -313,7 +383,9 @@ impl Config {
     /// Key/value heads of the decoder.
     #[must_use]
     pub fn num_key_value_heads(&self) -> i64 {
-        self.text_config.num_key_value_heads.unwrap_or(self.text_config.num_attention_heads)
+        self.text_config
+            .num_key_value_heads
+            .unwrap_or(self.text_config.num_attention_heads)
     }
 
     /// Width of one decoder attention head.
@@ -324,5 +396,9 @@ impl Config {
 }
 
 fn unsupported(path: &Path, field: &str, value: String) -> PolicyError {
-    PolicyError::Unsupported { path: path.to_path_buf(), field: field.to_owned(), value }
+    PolicyError::Unsupported {
+        path: path.to_path_buf(),
+        field: field.to_owned(),
+        value,
+    }
 }

@@ -33,7 +33,10 @@ pub struct ImageInput {
 
 impl Clone for ImageInput {
     fn clone(&self) -> Self {
-        Self { pixel_values: self.pixel_values.shallow_clone(), grid_thw: self.grid_thw }
+        Self {
+            pixel_values: self.pixel_values.shallow_clone(),
+            grid_thw: self.grid_thw,
+        }
     }
 }
 
@@ -57,7 +60,7 @@ pub struct Qwen2_5VlModel {
     device: Device,
 }
 
-/// Where a model's parameters live: the base store (names = checkpoint keys) and, with LoRA,
+/// Where a model's parameters live: the base store (names = checkpoint keys) and, with `LoRA`,
 /// the adapter store.
 pub struct ModelStores<'a> {
     /// Base parameters.
@@ -72,15 +75,29 @@ impl Qwen2_5VlModel {
     /// Creates the parameters (zeros until a checkpoint is loaded into `stores.base`).
     #[must_use]
     pub fn new(config: &Config, stores: &ModelStores) -> Self {
-        let lora = stores.lora.as_ref().map(|(vs, state)| (vs.root(), std::sync::Arc::clone(state)));
+        let lora = stores
+            .lora
+            .as_ref()
+            .map(|(vs, state)| (vs.root(), std::sync::Arc::clone(state)));
         let root = Scope::new(stores.base.root(), lora.clone(), stores.train_base);
         let adapt_vision = lora.as_ref().is_some_and(|(_, s)| s.config.adapt_vision);
-        let visual_scope = if adapt_vision { root.pp("visual") } else { root.pp("visual").without_lora() };
+        let visual_scope = if adapt_vision {
+            root.pp("visual")
+        } else {
+            root.pp("visual").without_lora()
+        };
         let visual = VisionModel::new(&visual_scope, config);
         let text = TextModel::new(&root.pp("model"), config);
         let c = &config.text_config;
-        let lm_head = (!config.tie_word_embeddings)
-            .then(|| Linear::new(&root.without_lora(), "lm_head", c.hidden_size, c.vocab_size, false));
+        let lm_head = (!config.tie_word_embeddings).then(|| {
+            Linear::new(
+                &root.without_lora(),
+                "lm_head",
+                c.hidden_size,
+                c.vocab_size,
+                false,
+            )
+        });
         Self {
             config: config.clone(),
             visual,
@@ -109,7 +126,7 @@ impl Qwen2_5VlModel {
         self.text.embed_tokens.kind()
     }
 
-    /// The shared adapter switch, when the model has LoRA adapters.
+    /// The shared adapter switch, when the model has `LoRA` adapters.
     #[must_use]
     pub fn lora(&self) -> Option<&std::sync::Arc<LoraState>> {
         self.lora.as_ref()
@@ -123,9 +140,15 @@ impl Qwen2_5VlModel {
         if images.is_empty() {
             return Ok(embeds);
         }
-        let pixel_values = Tensor::cat(&images.iter().map(|i| &i.pixel_values).collect::<Vec<_>>(), 0);
+        let pixel_values = Tensor::cat(
+            &images.iter().map(|i| &i.pixel_values).collect::<Vec<_>>(),
+            0,
+        );
         let grids: Vec<[i64; 3]> = images.iter().map(|i| i.grid_thw).collect();
-        let features = self.visual.forward(&pixel_values, &grids)?.to_kind(embeds.kind());
+        let features = self
+            .visual
+            .forward(&pixel_values, &grids)?
+            .to_kind(embeds.kind());
         let expected = image_mask.sum(Kind::Int64).int64_value(&[]);
         if expected != features.size()[0] {
             return Err(PolicyError::Input(format!(
@@ -138,26 +161,37 @@ impl Qwen2_5VlModel {
 
     /// Vision features `(tokens, hidden)` of the images (for tests and tools).
     pub fn image_features(&self, images: &[&ImageInput]) -> Result<Tensor> {
-        let pixel_values = Tensor::cat(&images.iter().map(|i| &i.pixel_values).collect::<Vec<_>>(), 0);
+        let pixel_values = Tensor::cat(
+            &images.iter().map(|i| &i.pixel_values).collect::<Vec<_>>(),
+            0,
+        );
         let grids: Vec<[i64; 3]> = images.iter().map(|i| i.grid_thw).collect();
         self.visual.forward(&pixel_values, &grids)
     }
 
     /// Training path: final hidden states `(batch, seq, hidden)` of whole sequences.
     /// `key_valid` `(batch, seq)` marks real tokens; `None` means no padding.
-    #[must_use]
-    pub fn forward_hidden(&self, embeds: &Tensor, positions: &Tensor, key_valid: Option<&Tensor>) -> Tensor {
+    pub fn forward_hidden(
+        &self,
+        embeds: &Tensor,
+        positions: &Tensor,
+        key_valid: Option<&Tensor>,
+    ) -> Tensor {
         self.text.forward(embeds, positions, key_valid)
     }
 
     /// Generation path: hidden states of new tokens, their keys and values appended to `cache`.
-    #[must_use]
-    pub fn forward_cached(&self, embeds: &Tensor, positions: &Tensor, valid: &Tensor, cache: &mut KvCache) -> Tensor {
+    pub fn forward_cached(
+        &self,
+        embeds: &Tensor,
+        positions: &Tensor,
+        valid: &Tensor,
+        cache: &mut KvCache,
+    ) -> Tensor {
         self.text.forward_cached(embeds, positions, valid, cache)
     }
 
     /// Logits `(…, vocab)` of hidden states `(…, hidden)`.
-    #[must_use]
     pub fn logits(&self, hidden: &Tensor) -> Tensor {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
@@ -180,7 +214,11 @@ impl Qwen2_5VlModel {
         let m = self.config.vision_config.spatial_merge_size;
         let tokens = &sequence.tokens;
         let n = tokens.len();
-        let mut axes = [Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n)];
+        let mut axes = [
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        ];
         let mut images = sequence.images.iter();
         let mut next = 0_i64;
         let mut i = 0;
@@ -193,9 +231,15 @@ impl Qwen2_5VlModel {
                 i += 1;
                 continue;
             }
-            let run = tokens[i..].iter().take_while(|&&t| t == self.config.image_token_id).count();
+            let run = tokens[i..]
+                .iter()
+                .take_while(|&&t| t == self.config.image_token_id)
+                .count();
             let image = images.next().ok_or_else(|| {
-                PolicyError::Input(format!("image token run at position {i} has no image ({} given)", sequence.images.len()))
+                PolicyError::Input(format!(
+                    "image token run at position {i} has no image ({} given)",
+                    sequence.images.len()
+                ))
             })?;
             let [t, h, w] = image.grid_thw;
             let (lh, lw) = (h / m, w / m);

@@ -1,5 +1,5 @@
 //! The Qwen2 decoder of Qwen2.5-VL: grouped-query attention with multimodal rotary positions
-//! (M-RoPE), RMSNorm and SwiGLU.
+//! (M-RoPE), `RMSNorm` and `SwiGLU`.
 //!
 //! Port of `Qwen2_5_VLTextModel` in transformers' `modeling_qwen2_5_vl.py`. Two forward paths
 //! share the layers: [`TextModel::forward`] runs whole sequences (training log-probs) and
@@ -29,11 +29,26 @@ impl KvCache {
     /// An empty cache for `batch` sequences of up to `capacity` tokens.
     #[must_use]
     pub fn new(config: &Config, batch: i64, capacity: i64, kind: Kind, device: Device) -> Self {
-        let shape = [batch, config.num_key_value_heads(), capacity, config.head_dim()];
+        let shape = [
+            batch,
+            config.num_key_value_heads(),
+            capacity,
+            config.head_dim(),
+        ];
         let layers = (0..config.text_config.num_hidden_layers)
-            .map(|_| (Tensor::zeros(shape, (kind, device)), Tensor::zeros(shape, (kind, device))))
+            .map(|_| {
+                (
+                    Tensor::zeros(shape, (kind, device)),
+                    Tensor::zeros(shape, (kind, device)),
+                )
+            })
             .collect();
-        Self { layers, valid: Tensor::zeros([batch, capacity], (Kind::Bool, device)), len: 0, capacity }
+        Self {
+            layers,
+            valid: Tensor::zeros([batch, capacity], (Kind::Bool, device)),
+            len: 0,
+            capacity,
+        }
     }
 
     /// Slots filled so far.
@@ -76,7 +91,12 @@ impl KvCache {
     /// Marks the next `valid.size(1)` slots with `valid` `(batch, new)` and reserves them.
     fn reserve(&mut self, valid: &Tensor) -> i64 {
         let new = valid.size()[1];
-        assert!(self.len + new <= self.capacity, "KV cache overflow: {} + {new} > {}", self.len, self.capacity);
+        assert!(
+            self.len + new <= self.capacity,
+            "KV cache overflow: {} + {new} > {}",
+            self.len,
+            self.capacity
+        );
         self.valid.narrow(1, self.len, new).copy_(valid);
         let start = self.len;
         self.len += new;
@@ -97,8 +117,16 @@ struct Attention {
 impl Attention {
     /// `x` `(batch, seq, hidden)`; `kv` is where keys/values go (the cache slots of this step) and
     /// come from; `mask` is `(batch, 1, seq, keys)` bool or `None` for plain causal attention.
-    fn forward(&self, x: &Tensor, rope: &(Tensor, Tensor), mask: Option<&Tensor>, kv: Option<CacheSlot>) -> Tensor {
-        let (b, t, _) = x.size3().expect("decoder hidden states are (batch, seq, hidden)");
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &(Tensor, Tensor),
+        mask: Option<&Tensor>,
+        kv: Option<CacheSlot>,
+    ) -> Tensor {
+        let (b, t, _) = x
+            .size3()
+            .expect("decoder hidden states are (batch, seq, hidden)");
         // (batch, heads, seq, head_dim)
         let shape = |y: Tensor, heads| y.view([b, t, heads, self.head_dim]).transpose(1, 2);
         let q = shape(self.q_proj.forward(x), self.num_heads);
@@ -111,14 +139,33 @@ impl Attention {
             Some(slot) => {
                 slot.keys.narrow(2, slot.start, t).copy_(&k);
                 slot.values.narrow(2, slot.start, t).copy_(&v);
-                (slot.keys.narrow(2, 0, slot.start + t), slot.values.narrow(2, 0, slot.start + t))
+                (
+                    slot.keys.narrow(2, 0, slot.start + t),
+                    slot.values.narrow(2, 0, slot.start + t),
+                )
             }
             None => (k, v),
         };
         let groups = self.num_heads / self.num_kv_heads;
-        let (k, v) = if groups > 1 { (repeat_kv(&k, groups), repeat_kv(&v, groups)) } else { (k, v) };
-        let o = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, 0.0, mask.is_none() && t > 1, None, false);
-        self.o_proj.forward(&o.transpose(1, 2).reshape([b, t, self.num_heads * self.head_dim]))
+        let (k, v) = if groups > 1 {
+            (repeat_kv(&k, groups), repeat_kv(&v, groups))
+        } else {
+            (k, v)
+        };
+        let o = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            mask,
+            0.0,
+            mask.is_none() && t > 1,
+            None,
+            false,
+        );
+        self.o_proj.forward(
+            &o.transpose(1, 2)
+                .reshape([b, t, self.num_heads * self.head_dim]),
+        )
     }
 }
 
@@ -131,9 +178,13 @@ struct CacheSlot<'a> {
 /// `(batch, kv_heads, seq, d)` → `(batch, kv_heads · groups, seq, d)`, each kv head repeated.
 fn repeat_kv(x: &Tensor, groups: i64) -> Tensor {
     let (b, h, s, d) = x.size4().expect("(batch, heads, seq, head_dim)");
-    x.unsqueeze(2).expand([b, h, groups, s, d], false).reshape([b, h * groups, s, d])
+    x.unsqueeze(2)
+        .expand([b, h, groups, s, d], false)
+        .reshape([b, h * groups, s, d])
 }
 
+// Field names are the checkpoint's module names.
+#[allow(clippy::struct_field_names)]
 struct Mlp {
     gate_proj: Linear,
     up_proj: Linear,
@@ -148,11 +199,21 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn forward(&self, x: &Tensor, rope: &(Tensor, Tensor), mask: Option<&Tensor>, kv: Option<CacheSlot>) -> Tensor {
-        let x = x + self.self_attn.forward(&self.input_layernorm.forward(x), rope, mask, kv);
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &(Tensor, Tensor),
+        mask: Option<&Tensor>,
+        kv: Option<CacheSlot>,
+    ) -> Tensor {
+        let x = x + self
+            .self_attn
+            .forward(&self.input_layernorm.forward(x), rope, mask, kv);
         let h = self.post_attention_layernorm.forward(&x);
         let mlp = &self.mlp;
-        &x + mlp.down_proj.forward(&(mlp.gate_proj.forward(&h).silu() * mlp.up_proj.forward(&h)))
+        &x + mlp
+            .down_proj
+            .forward(&(mlp.gate_proj.forward(&h).silu() * mlp.up_proj.forward(&h)))
     }
 }
 
@@ -168,9 +229,15 @@ pub(crate) struct TextModel {
 impl TextModel {
     pub(crate) fn new(scope: &Scope, config: &Config) -> Self {
         let c = &config.text_config;
-        let (hidden, heads, kv_heads, head_dim) =
-            (c.hidden_size, c.num_attention_heads, config.num_key_value_heads(), config.head_dim());
-        let embed_tokens = scope.pp("embed_tokens").param("weight", &[c.vocab_size, hidden], false);
+        let (hidden, heads, kv_heads, head_dim) = (
+            c.hidden_size,
+            c.num_attention_heads,
+            config.num_key_value_heads(),
+            config.head_dim(),
+        );
+        let embed_tokens = scope
+            .pp("embed_tokens")
+            .param("weight", &[c.vocab_size, hidden], false);
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
                 let s = scope.pp("layers").pp(&i.to_string());
@@ -192,15 +259,27 @@ impl TextModel {
                         down_proj: Linear::new(&m, "down_proj", c.intermediate_size, hidden, false),
                     },
                     input_layernorm: RmsNorm::new(&s, "input_layernorm", hidden, c.rms_norm_eps),
-                    post_attention_layernorm: RmsNorm::new(&s, "post_attention_layernorm", hidden, c.rms_norm_eps),
+                    post_attention_layernorm: RmsNorm::new(
+                        &s,
+                        "post_attention_layernorm",
+                        hidden,
+                        c.rms_norm_eps,
+                    ),
                 }
             })
             .collect();
         let norm = RmsNorm::new(scope, "norm", hidden, c.rms_norm_eps);
         let device = embed_tokens.device();
-        let exponents = Tensor::arange_start_step(0, head_dim, 2, (Kind::Float, device)) / head_dim as f64;
-        let inv_freq = Tensor::scalar_pow(config.rope_theta, &exponents).reciprocal();
-        Self { embed_tokens, layers, norm, inv_freq, mrope_section: config.mrope_section.clone() }
+        let exponents =
+            Tensor::arange_start_step(0, head_dim, 2, (Kind::Float, device)) / head_dim as f64;
+        let inv_freq = Tensor::pow_scalar(config.rope_theta, &exponents).reciprocal();
+        Self {
+            embed_tokens,
+            layers,
+            norm,
+            inv_freq,
+            mrope_section: config.mrope_section.clone(),
+        }
     }
 
     /// Rotary `(cos, sin)` `(batch, seq, head_dim)` for positions `(3, batch, seq)`: the
@@ -227,7 +306,12 @@ impl TextModel {
     /// Whole sequences: `embeds` `(batch, seq, hidden)`, `positions` `(3, batch, seq)`,
     /// `key_valid` `(batch, seq)` bool or `None` when nothing is padded. Returns the normed
     /// hidden states `(batch, seq, hidden)`.
-    pub(crate) fn forward(&self, embeds: &Tensor, positions: &Tensor, key_valid: Option<&Tensor>) -> Tensor {
+    pub(crate) fn forward(
+        &self,
+        embeds: &Tensor,
+        positions: &Tensor,
+        key_valid: Option<&Tensor>,
+    ) -> Tensor {
         let rope = self.rotary(positions, embeds.kind());
         let mask = key_valid.map(|valid| causal_mask(valid, 0));
         let mut x = embeds.shallow_clone();
@@ -253,7 +337,16 @@ impl TextModel {
         let mask = causal_mask(&keys_valid, start);
         let mut x = embeds.shallow_clone();
         for (layer, (keys, values)) in self.layers.iter().zip(&cache.layers) {
-            x = layer.forward(&x, &rope, Some(&mask), Some(CacheSlot { keys, values, start }));
+            x = layer.forward(
+                &x,
+                &rope,
+                Some(&mask),
+                Some(CacheSlot {
+                    keys,
+                    values,
+                    start,
+                }),
+            );
         }
         self.norm.forward(&x)
     }
@@ -269,6 +362,9 @@ fn causal_mask(keys_valid: &Tensor, offset: i64) -> Tensor {
     let k = Tensor::arange(keys, (Kind::Int64, device)).unsqueeze(0);
     let causal = k.le_tensor(&q);
     let own = k.eq_tensor(&q);
-    let mask = causal.unsqueeze(0).logical_and(&keys_valid.unsqueeze(1)).logical_or(&own.unsqueeze(0));
+    let mask = causal
+        .unsqueeze(0)
+        .logical_and(&keys_valid.unsqueeze(1))
+        .logical_or(&own.unsqueeze(0));
     mask.view([b, 1, queries, keys])
 }

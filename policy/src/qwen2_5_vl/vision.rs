@@ -1,5 +1,5 @@
 //! The Qwen2.5-VL vision tower: patch embedding, 2D rotary positions, window attention with a
-//! few full-attention blocks, SwiGLU MLPs and the 2×2 patch merger.
+//! few full-attention blocks, `SwiGLU` MLPs and the 2×2 patch merger.
 //!
 //! Port of `Qwen2_5_VisionTransformerPretrainedModel` in transformers'
 //! `models/qwen2_5_vl/modeling_qwen2_5_vl.py` and the helpers of `vision_utils.py`.
@@ -53,7 +53,9 @@ impl Segments {
             count,
             longest,
             gather: Tensor::from_slice(&gather).to(device),
-            key_mask: Tensor::from_slice(&mask).to(device).view([count, 1, 1, longest]),
+            key_mask: Tensor::from_slice(&mask)
+                .to(device)
+                .view([count, 1, 1, longest]),
             scatter: Tensor::from_slice(&scatter).to(device),
         })
     }
@@ -78,11 +80,20 @@ struct VisionAttention {
 }
 
 impl VisionAttention {
-    fn forward(&self, x: &Tensor, rotary: &(Tensor, Tensor), segments: Option<&Segments>) -> Tensor {
+    fn forward(
+        &self,
+        x: &Tensor,
+        rotary: &(Tensor, Tensor),
+        segments: Option<&Segments>,
+    ) -> Tensor {
         let (n, dim) = x.size2().expect("vision hidden states are (patches, dim)");
         let head_dim = dim / self.num_heads;
         // (patches, 3, heads, head_dim) → three (patches, heads, head_dim)
-        let qkv = self.qkv.forward(x).reshape([n, 3, self.num_heads, head_dim]).permute([1, 0, 2, 3]);
+        let qkv = self
+            .qkv
+            .forward(x)
+            .reshape([n, 3, self.num_heads, head_dim])
+            .permute([1, 0, 2, 3]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
         let kind = q.kind();
         let (cos, sin) = (rotary.0.unsqueeze(-2), rotary.1.unsqueeze(-2));
@@ -95,7 +106,9 @@ impl VisionAttention {
             None => {
                 // (1, heads, patches, head_dim)
                 let [q, k, v] = [&q, &k, &v].map(|t| t.transpose(0, 1).unsqueeze(0));
-                let o = Tensor::scaled_dot_product_attention::<Tensor>(&q, &k, &v, None, 0.0, false, None, false);
+                let o = Tensor::scaled_dot_product_attention::<Tensor>(
+                    &q, &k, &v, None, 0.0, false, None, false,
+                );
                 o.squeeze_dim(0).transpose(0, 1).reshape([n, dim])
             }
             Some(seg) => {
@@ -105,14 +118,27 @@ impl VisionAttention {
                         .view([seg.count, seg.longest, self.num_heads, head_dim])
                         .transpose(1, 2)
                 });
-                let o = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(&seg.key_mask), 0.0, false, None, false);
-                o.transpose(1, 2).reshape([seg.count * seg.longest, dim]).index_select(0, &seg.scatter)
+                let o = Tensor::scaled_dot_product_attention(
+                    &q,
+                    &k,
+                    &v,
+                    Some(&seg.key_mask),
+                    0.0,
+                    false,
+                    None,
+                    false,
+                );
+                o.transpose(1, 2)
+                    .reshape([seg.count * seg.longest, dim])
+                    .index_select(0, &seg.scatter)
             }
         };
         self.proj.forward(&out)
     }
 }
 
+// Field names are the checkpoint's module names.
+#[allow(clippy::struct_field_names)]
 struct VisionMlp {
     gate_proj: Linear,
     up_proj: Linear,
@@ -121,7 +147,8 @@ struct VisionMlp {
 
 impl VisionMlp {
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.down_proj.forward(&(self.gate_proj.forward(x).silu() * self.up_proj.forward(x)))
+        self.down_proj
+            .forward(&(self.gate_proj.forward(x).silu() * self.up_proj.forward(x)))
     }
 }
 
@@ -156,7 +183,13 @@ impl VisionModel {
         let linear = |s: &Scope, name, i, o| Linear::new(s, name, i, o, true);
         let patch_embed = scope.pp("patch_embed").pp("proj").param(
             "weight",
-            &[dim, c.in_channels, c.temporal_patch_size, c.patch_size, c.patch_size],
+            &[
+                dim,
+                c.in_channels,
+                c.temporal_patch_size,
+                c.patch_size,
+                c.patch_size,
+            ],
             false,
         );
         let blocks = (0..c.depth)
@@ -191,9 +224,17 @@ impl VisionModel {
         let device = patch_embed.device();
         // Axial rotary: head_dim / 4 frequencies per axis, h and w concatenated, then doubled.
         let spatial_dim = dim / c.num_heads / 2;
-        let exponents = Tensor::arange_start_step(0, spatial_dim, 2, (Kind::Float, device)) / spatial_dim as f64;
-        let inv_freq = Tensor::scalar_pow(config.vision_rope_theta, &exponents).reciprocal();
-        Self { config: c.clone(), patch_embed, inv_freq, blocks, merger, device }
+        let exponents = Tensor::arange_start_step(0, spatial_dim, 2, (Kind::Float, device))
+            / spatial_dim as f64;
+        let inv_freq = Tensor::pow_scalar(config.vision_rope_theta, &exponents).reciprocal();
+        Self {
+            config: c.clone(),
+            patch_embed,
+            inv_freq,
+            blocks,
+            merger,
+            device,
+        }
     }
 
     /// Merged image features `(sum of t·h·w / merge², out_hidden_size)` for flattened patches
@@ -213,17 +254,34 @@ impl VisionModel {
         let dim = c.hidden_size;
         let weight = self.patch_embed.view([dim, width]);
         // A stride-equals-kernel Conv3d is a matrix product over flattened patches.
-        let x = pixel_values.to_device(self.device).to_kind(kind).matmul(&weight.tr());
+        let x = pixel_values
+            .to_device(self.device)
+            .to_kind(kind)
+            .matmul(&weight.tr());
         let unit = c.spatial_merge_size * c.spatial_merge_size;
         let mut x = reorder(&x, &plan.window_index, unit);
         for (i, block) in self.blocks.iter().enumerate() {
             let full = c.fullatt_block_indexes.contains(&(i as i64));
-            let segments = if full { plan.images.as_ref() } else { plan.windows.as_ref() };
-            x = &x + block.attn.forward(&block.norm1.forward(&x), &plan.rotary, segments);
+            let segments = if full {
+                plan.images.as_ref()
+            } else {
+                plan.windows.as_ref()
+            };
+            x = &x
+                + block
+                    .attn
+                    .forward(&block.norm1.forward(&x), &plan.rotary, segments);
             x = &x + block.mlp.forward(&block.norm2.forward(&x));
         }
-        let merged = self.merger.ln_q.forward(&x).view([-1, self.merger.merged_dim]);
-        let merged = self.merger.fc2.forward(&self.merger.fc1.forward(&merged).gelu("none"));
+        let merged = self
+            .merger
+            .ln_q
+            .forward(&x)
+            .view([-1, self.merger.merged_dim]);
+        let merged = self
+            .merger
+            .fc2
+            .forward(&self.merger.fc1.forward(&merged).gelu("none"));
         Ok(merged.index_select(0, &plan.reverse_index))
     }
 
@@ -259,7 +317,7 @@ impl VisionModel {
             let (lh, lw) = (h / m, w / m);
             // transformers pads by a whole window when the side is already a multiple; empty
             // windows vanish either way.
-            let (nh, nw) = (lh.div_ceil(window), lw.div_ceil(window));
+            let (nh, nw) = ((lh + window - 1) / window, (lw + window - 1) / window);
             for ti in 0..t {
                 for wh in 0..nh {
                     for ww in 0..nw {
@@ -282,12 +340,18 @@ impl VisionModel {
         let window_index = Tensor::from_slice(&window_index).to(device);
         let reverse_index = window_index.argsort(0, false);
         let n = positions.len() as i64 / 2;
-        let positions = Tensor::from_slice(&positions).view([n, 2]).to(device).to_kind(Kind::Float);
+        let positions = Tensor::from_slice(&positions)
+            .view([n, 2])
+            .to(device)
+            .to_kind(Kind::Float);
         // (patches, 2, head_dim / 4) → (patches, head_dim / 2) → (patches, head_dim)
         let freqs = positions.unsqueeze(-1) * &self.inv_freq;
         let freqs = freqs.view([n, -1]);
         let emb = Tensor::cat(&[&freqs, &freqs], -1);
-        let rotary = (reorder(&emb.cos(), &window_index, unit), reorder(&emb.sin(), &window_index, unit));
+        let rotary = (
+            reorder(&emb.cos(), &window_index, unit),
+            reorder(&emb.sin(), &window_index, unit),
+        );
         Ok(GridPlan {
             window_index,
             reverse_index,
@@ -301,5 +365,7 @@ impl VisionModel {
 /// Reorders rows of `x` (patches, …) in groups of `unit` by `index` over groups.
 fn reorder(x: &Tensor, index: &Tensor, unit: i64) -> Tensor {
     let size = x.size();
-    x.reshape([size[0] / unit, unit, -1]).index_select(0, index).reshape(size)
+    x.reshape([size[0] / unit, unit, -1])
+        .index_select(0, index)
+        .reshape(size)
 }

@@ -27,16 +27,28 @@ pub fn reference(name: &str) -> HashMap<String, Tensor> {
 }
 
 pub fn images(policy: &Policy) -> Vec<ImageInput> {
-    IMAGES.iter().map(|n| policy.processor.load(&fixtures().join("images").join(n)).expect("image")).collect()
+    IMAGES
+        .iter()
+        .map(|n| {
+            policy
+                .processor
+                .load(&fixtures().join("images").join(n))
+                .expect("image")
+        })
+        .collect()
 }
 
 /// The text-only or three-image prompt of the fixtures.
 pub fn prompt(policy: &Policy, with_images: bool) -> Sequence {
     if with_images {
         let images = images(policy);
-        policy.prompt(&[Message::user(images.len(), IMAGE_PROMPT)], images).expect("prompt")
+        policy
+            .prompt(&[Message::user(images.len(), IMAGE_PROMPT)], images)
+            .expect("prompt")
     } else {
-        policy.prompt(&[Message::user(0, TEXT_PROMPT)], Vec::new()).expect("prompt")
+        policy
+            .prompt(&[Message::user(0, TEXT_PROMPT)], Vec::new())
+            .expect("prompt")
     }
 }
 

@@ -18,7 +18,11 @@ pub struct GenerateArgs {
     model: PathBuf,
     /// Room JSON (ours or a MetaSpatial / IDesign scene graph): the user message is the
     /// environment's first-turn prompt for it.
-    #[arg(long, required_unless_present = "prompt_file", conflicts_with = "prompt_file")]
+    #[arg(
+        long,
+        required_unless_present = "prompt_file",
+        conflicts_with = "prompt_file"
+    )]
     room: Option<PathBuf>,
     /// Text file: the user message is its content.
     #[arg(long)]
@@ -51,15 +55,24 @@ pub struct GenerateArgs {
 /// Runs `generate`.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let device = parse_device(args.device.as_deref())?;
-    let policy = Policy::load(&args.model, &LoadOptions { device, ..LoadOptions::default() })
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let policy = Policy::load(
+        &args.model,
+        &LoadOptions {
+            device,
+            ..LoadOptions::default()
+        },
+    )
+    .with_context(|| format!("loading {}", args.model.display()))?;
     let text = match (&args.room, &args.prompt_file) {
         (Some(room), _) => {
-            let json = std::fs::read_to_string(room).with_context(|| format!("reading {}", room.display()))?;
+            let json = std::fs::read_to_string(room)
+                .with_context(|| format!("reading {}", room.display()))?;
             let room = metaspatial_env::load_room(&json, &room.display().to_string())?;
             metaspatial_env::episode::task_prompt(&room)
         }
-        (None, Some(file)) => std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+        }
         (None, None) => bail!("give --room or --prompt-file"),
     };
     let images = args

@@ -2,7 +2,10 @@
 //! subcommand.
 
 mod doctor;
+mod score;
 mod generate;
+mod reward;
+mod render;
 
 use std::process::ExitCode;
 
@@ -34,8 +37,14 @@ struct Verbosity {
 enum Command {
     /// Check the machine: libtorch, CUDA, wgpu adapters and a headless test frame.
     Doctor(doctor::DoctorArgs),
+    /// Assess one model response against one room (collisions, bounds, support, relations).
+    Score(score::ScoreArgs),
     /// Print a checkpoint's response to a room's first-turn prompt or to a prompt file.
     Generate(generate::GenerateArgs),
+    /// Author rewards: scaffold a plugin (`reward new`), score responses with a config (`reward test`).
+    Reward(reward::RewardArgs),
+    /// Draw a room, or a response's layout in it, to PNG (colour and optional object ids).
+    Render(render::RenderArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -45,7 +54,10 @@ pub fn main() -> ExitCode {
     init_logging(&cli.verbosity);
     let result = match cli.command {
         Command::Doctor(args) => doctor::run(&args),
+        Command::Score(args) => score::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Reward(args) => reward::run(&args),
+        Command::Render(args) => render::run(&args),
     };
     match result {
         Ok(code) => code,

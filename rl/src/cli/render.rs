@@ -11,7 +11,7 @@ use metaspatial_render::{Corner, RenderOptions, Renderer, Scene, View};
 /// Arguments of `render`.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// Room: our room JSON or a MetaSpatial / IDesign scene graph.
+    /// Room: our room JSON or a scene graph in the `MetaSpatial` / `IDesign` format.
     #[arg(long)]
     room: PathBuf,
     /// Model response (`<think>…</think><answer>[…]</answer>`) whose layout to draw; without
@@ -83,14 +83,15 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
 
 /// Reads the room; asset paths are taken relative to the room file.
 fn load_room(path: &Path) -> anyhow::Result<Room> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut room = metaspatial_env::load_room(&text, &path.display().to_string())?;
     let base = path.parent().unwrap_or(Path::new("."));
     for object in &mut room.objects {
-        if let Some(asset) = &mut object.asset {
-            if Path::new(asset.as_str()).is_relative() {
-                *asset = base.join(&*asset).display().to_string();
-            }
+        if let Some(asset) = &mut object.asset
+            && Path::new(asset.as_str()).is_relative()
+        {
+            *asset = base.join(&*asset).display().to_string();
         }
     }
     Ok(room)
@@ -99,7 +100,8 @@ fn load_room(path: &Path) -> anyhow::Result<Room> {
 /// The layout a response describes, with headings resolved as scoring resolves them; unusable,
 /// unknown and repeated entries are reported and left out.
 fn layout_of_response(room: &Room, path: &Path) -> anyhow::Result<Layout> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let parsed = metaspatial_env::answer::parse(&text)
         .with_context(|| format!("{}: no usable answer", path.display()))?;
     let assessment = metaspatial_env::assess_parsed(room, &parsed, &AssessConfig::geometry_only());
@@ -107,10 +109,17 @@ fn layout_of_response(room: &Room, path: &Path) -> anyhow::Result<Layout> {
         tracing::warn!("{}: {problem}", path.display());
     }
     for id in &assessment.unknown_objects {
-        tracing::warn!("{}: `{id}` is not an object of room `{}`; not drawn", path.display(), room.id);
+        tracing::warn!(
+            "{}: `{id}` is not an object of room `{}`; not drawn",
+            path.display(),
+            room.id
+        );
     }
     for id in &assessment.duplicate_objects {
-        tracing::warn!("{}: `{id}` is placed more than once; drawing the first", path.display());
+        tracing::warn!(
+            "{}: `{id}` is placed more than once; drawing the first",
+            path.display()
+        );
     }
     Ok(assessment.layout)
 }

@@ -1,0 +1,101 @@
+//! `LoRA` adapters (fresh ones change nothing, the switch gives back the base, gradients reach
+//! only the adapters) and Hugging Face export (sharded, merged) that loads back to the same
+//! logits.
+
+mod common;
+
+use common::{fixtures, load, max_abs_diff, prompt};
+use metaspatial_policy::lora::LoraConfig;
+use metaspatial_policy::{LoadOptions, Policy, ScoreItem, score};
+use tch::Kind;
+
+fn lora_policy(name: &str) -> Policy {
+    let options = LoadOptions {
+        lora: Some(LoraConfig {
+            rank: 4,
+            alpha: 8.0,
+            dropout: 0.0,
+            ..LoraConfig::default()
+        }),
+        ..LoadOptions::default()
+    };
+    Policy::load(&fixtures().join(name), &options).unwrap()
+}
+
+#[test]
+fn adapters_train_switch_off_to_the_reference_and_merge_on_export() {
+    let base = load("hub");
+    let policy = lora_policy("hub");
+    let sequence = prompt(&policy, true);
+    let base_logits = base.sequence_logits(&sequence).unwrap();
+    // B starts at zero: a fresh adapter is the base model.
+    assert!(max_abs_diff(&policy.sequence_logits(&sequence).unwrap(), &base_logits) < 1e-6);
+
+    // Gradients reach the adapters only (base frozen, vision tower not adapted).
+    let item = ScoreItem {
+        sequence: &sequence,
+        response_start: sequence.tokens.len() - 5,
+    };
+    let scores = score(&policy.model, &[item], 16).unwrap();
+    (scores.logprobs * scores.mask.to_kind(Kind::Float))
+        .sum(Kind::Float)
+        .backward();
+    let adapters = policy.lora_var_store().unwrap().variables();
+    assert!(
+        adapters.keys().all(|n| n.starts_with("model.layers.")),
+        "vision tower has no adapters"
+    );
+    let b = &adapters["model.layers.0.self_attn.q_proj.lora_B.weight"];
+    assert!(b.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0);
+    assert!(
+        policy
+            .var_store()
+            .variables()
+            .values()
+            .all(|v| !v.requires_grad())
+    );
+
+    // Perturb the adapters: logits move; switching adapters off is the base (the reference).
+    tch::no_grad(|| {
+        for (name, t) in &adapters {
+            if name.contains("lora_B") {
+                t.shallow_clone().copy_(&(t.randn_like() * 0.05));
+            }
+        }
+    });
+    let tuned = policy.sequence_logits(&sequence).unwrap();
+    assert!(max_abs_diff(&tuned, &base_logits) > 1e-3);
+    let state = policy.lora().unwrap();
+    state.set_enabled(false);
+    assert!(max_abs_diff(&policy.sequence_logits(&sequence).unwrap(), &base_logits) < 1e-6);
+    state.set_enabled(true);
+
+    // Export merged, sharded small: reloading gives the tuned logits without adapters.
+    let dir = tempfile::tempdir().unwrap();
+    policy.export(dir.path(), Kind::Float, 64 << 10).unwrap();
+    assert!(
+        dir.path().join("model.safetensors.index.json").exists(),
+        "small shards force an index"
+    );
+    assert!(
+        dir.path().join("tokenizer.json").exists()
+            && dir.path().join("chat_template.json").exists()
+    );
+    let exported = Policy::load(dir.path(), &LoadOptions::default()).unwrap();
+    assert!(max_abs_diff(&exported.sequence_logits(&sequence).unwrap(), &tuned) < 1e-4);
+}
+
+#[test]
+fn export_of_the_transformers5_layout_round_trips() {
+    let policy = load("v5");
+    let sequence = prompt(&policy, true);
+    let dir = tempfile::tempdir().unwrap();
+    policy.export(dir.path(), Kind::Float, 1 << 30).unwrap();
+    assert!(dir.path().join("model.safetensors").exists());
+    let again = Policy::load(dir.path(), &LoadOptions::default()).unwrap();
+    let delta = max_abs_diff(
+        &again.sequence_logits(&sequence).unwrap(),
+        &policy.sequence_logits(&sequence).unwrap(),
+    );
+    assert!(delta == 0.0, "{delta}");
+}

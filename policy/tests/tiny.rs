@@ -1,0 +1,79 @@
+//! The tiny preset: a trained tokenizer keeping Qwen's special tokens and a checkpoint that
+//! loads, renders the chat template and generates.
+
+mod common;
+
+use metaspatial_policy::tiny::{TinyPreset, train_tokenizer};
+use metaspatial_policy::tokenizer::QWEN_SPECIAL_TOKENS;
+use metaspatial_policy::{LoadOptions, Message, Policy, SamplingParams, generate};
+
+fn corpus() -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in 0..40 {
+        lines.push(format!(
+            "<think>Place the bed_{i} against the north wall.</think><answer>[{{\"new_object_id\": \"bed_{i}\", \"x\": {}.5, \"y\": 2.0, \"z\": 0.3, \"rotation\": 180}}]</answer>",
+            i % 5
+        ));
+        lines.push(format!(
+            "The room is {}.0 m long and 3.5 m wide. Keep objects inside the room.",
+            3 + i % 4
+        ));
+    }
+    lines
+}
+
+#[test]
+fn tokenizer_keeps_qwen_special_tokens_after_the_learned_vocabulary() {
+    let tokenizer = train_tokenizer(&corpus(), 400).unwrap();
+    let first = tokenizer.token_to_id("<|endoftext|>").unwrap();
+    assert!(first >= 256, "byte alphabet comes first");
+    for (i, token) in QWEN_SPECIAL_TOKENS.iter().enumerate() {
+        assert_eq!(
+            tokenizer.token_to_id(token),
+            Some(first + i as u32),
+            "{token}"
+        );
+    }
+    let text = "<|im_start|>user\nPlace the bed.<|im_end|>";
+    let ids = tokenizer.encode(text, false).unwrap();
+    assert_eq!(ids.get_ids()[0], first + 1);
+    assert_eq!(tokenizer.decode(ids.get_ids(), false).unwrap(), text);
+}
+
+#[test]
+fn tiny_checkpoint_loads_and_generates_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    TinyPreset {
+        bpe_vocab: 400,
+        ..TinyPreset::default()
+    }
+    .write_checkpoint(dir.path(), &corpus(), 11)
+    .unwrap();
+    let policy = Policy::load(dir.path(), &LoadOptions::default()).unwrap();
+    let images = vec![
+        policy
+            .processor
+            .load(&common::fixtures().join("images/a.png"))
+            .unwrap(),
+    ];
+    let prompt = policy
+        .prompt(&[Message::user(1, "Place the bed.")], images)
+        .unwrap();
+    let text = policy.tokenizer.decode(&prompt.tokens, false).unwrap();
+    assert!(text.starts_with("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|>"), "{text}");
+    assert!(
+        text.ends_with("Place the bed.<|im_end|>\n<|im_start|>assistant\n"),
+        "{text}"
+    );
+    let params = SamplingParams {
+        max_new_tokens: 6,
+        seed: 1,
+        stop_tokens: policy.stop_tokens().unwrap(),
+        ..SamplingParams::default()
+    };
+    let a = generate(&policy.model, std::slice::from_ref(&prompt), 2, &params).unwrap();
+    assert_eq!(
+        a,
+        generate(&policy.model, std::slice::from_ref(&prompt), 2, &params).unwrap()
+    );
+}
