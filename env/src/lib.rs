@@ -27,7 +27,7 @@ pub mod scene;
 pub mod scene_graph;
 
 pub use assessment::{AssessConfig, Assessment, assess, assess_layout, assess_parsed};
-pub use episode::{EpisodeConfig, Episode, ImageRequest, Message, Observation, StepResult};
+pub use episode::{Episode, EpisodeConfig, ImageRequest, Message, Observation, StepResult};
 pub use layout::{Layout, Pose};
 pub use room::{
     LayoutElement, ObjectPreposition, ObjectRelation, ObjectSpec, Opening, OpeningKind, Placement,

@@ -109,7 +109,11 @@ fn loaded_library(file_name: &str) -> Option<PathBuf> {
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
     maps.lines()
         .filter_map(|line| line.split_whitespace().nth(5))
-        .find(|path| Path::new(path).file_name().is_some_and(|name| name == file_name))
+        .find(|path| {
+            Path::new(path)
+                .file_name()
+                .is_some_and(|name| name == file_name)
+        })
         .map(PathBuf::from)
 }
 
@@ -118,8 +122,16 @@ fn version_beside(library: &Path) -> Option<String> {
     let torch_dir = library.parent()?.parent()?;
     let text = std::fs::read_to_string(torch_dir.join("version.py")).ok()?;
     text.lines().find_map(|line| {
-        let value = line.strip_prefix("__version__")?.trim_start().strip_prefix('=')?;
-        Some(value.trim().trim_matches(|c| c == '\'' || c == '"').to_owned())
+        let value = line
+            .strip_prefix("__version__")?
+            .trim_start()
+            .strip_prefix('=')?;
+        Some(
+            value
+                .trim()
+                .trim_matches(|c| c == '\'' || c == '"')
+                .to_owned(),
+        )
     })
 }
 
@@ -161,7 +173,8 @@ impl CudaDriver {
             total_memory: 0,
             compute_capability: (0, 0),
         };
-        let Some(get) = self.symbol::<unsafe extern "C" fn(*mut i32, i32) -> CuResult>(b"cuDeviceGet\0")
+        let Some(get) =
+            self.symbol::<unsafe extern "C" fn(*mut i32, i32) -> CuResult>(b"cuDeviceGet\0")
         else {
             return info;
         };
@@ -180,8 +193,8 @@ impl CudaDriver {
                 info.name = String::from_utf8_lossy(&buffer[..end]).into_owned();
             }
         }
-        if let Some(total) =
-            self.symbol::<unsafe extern "C" fn(*mut usize, i32) -> CuResult>(b"cuDeviceTotalMem_v2\0")
+        if let Some(total) = self
+            .symbol::<unsafe extern "C" fn(*mut usize, i32) -> CuResult>(b"cuDeviceTotalMem_v2\0")
         {
             let mut bytes = 0usize;
             // SAFETY: writes one size_t through a valid pointer.
@@ -190,7 +203,9 @@ impl CudaDriver {
             }
         }
         if let Some(attribute) = self
-            .symbol::<unsafe extern "C" fn(*mut i32, i32, i32) -> CuResult>(b"cuDeviceGetAttribute\0")
+            .symbol::<unsafe extern "C" fn(*mut i32, i32, i32) -> CuResult>(
+                b"cuDeviceGetAttribute\0",
+            )
         {
             // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76.
             let (mut major, mut minor) = (0, 0);
@@ -218,9 +233,19 @@ mod tests {
     #[test]
     fn report_finds_the_loaded_libtorch_and_its_version() {
         let report = torch_report();
-        let library = report.library.expect("libtorch_cpu.so is mapped into the test binary");
-        assert!(library.ends_with("lib/libtorch_cpu.so"), "{}", library.display());
-        assert!(report.version.starts_with("2.11.0"), "version {}", report.version);
+        let library = report
+            .library
+            .expect("libtorch_cpu.so is mapped into the test binary");
+        assert!(
+            library.ends_with("lib/libtorch_cpu.so"),
+            "{}",
+            library.display()
+        );
+        assert!(
+            report.version.starts_with("2.11.0"),
+            "version {}",
+            report.version
+        );
         assert!(report.threads >= 1);
         // libtorch_cuda must stay linked whenever the wheel ships it (see build-support).
         assert_eq!(report.cuda_linked, report.cuda_library_present);

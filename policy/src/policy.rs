@@ -283,7 +283,11 @@ impl Policy {
                         _ => "float32",
                     };
                     // transformers 5 writes `dtype`, earlier versions `torch_dtype`.
-                    let key = if config.get("dtype").is_some() { "dtype" } else { "torch_dtype" };
+                    let key = if config.get("dtype").is_some() {
+                        "dtype"
+                    } else {
+                        "torch_dtype"
+                    };
                     config[key] = Value::String(dtype.to_owned());
                     write_json(&out.join(&name), &config)?;
                 } else {

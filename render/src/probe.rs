@@ -120,7 +120,11 @@ pub fn test_frame() -> Result<FrameCheck, ProbeError> {
         pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))?;
 
     let format = wgpu::TextureFormat::Rgba8Unorm;
-    let extent = wgpu::Extent3d { width: WIDTH, height: HEIGHT, depth_or_array_layers: 1 };
+    let extent = wgpu::Extent3d {
+        width: WIDTH,
+        height: HEIGHT,
+        depth_or_array_layers: 1,
+    };
     let texture = device.create_texture(&wgpu::TextureDescriptor {
         label: Some("probe target"),
         size: extent,
@@ -175,7 +179,12 @@ pub fn test_frame() -> Result<FrameCheck, ProbeError> {
                 depth_slice: None,
                 resolve_target: None,
                 ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color { r: 0.0, g: 0.0, b: 1.0, a: 1.0 }),
+                    load: wgpu::LoadOp::Clear(wgpu::Color {
+                        r: 0.0,
+                        g: 0.0,
+                        b: 1.0,
+                        a: 1.0,
+                    }),
                     store: wgpu::StoreOp::Store,
                 },
             })],
@@ -202,12 +211,16 @@ pub fn test_frame() -> Result<FrameCheck, ProbeError> {
     queue.submit([encoder.finish()]);
 
     let (sender, receiver) = std::sync::mpsc::channel();
-    readback.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-        // The receiver outlives the poll below; a send can only fail if we already returned.
-        let _ = sender.send(result);
-    });
+    readback
+        .slice(..)
+        .map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver outlives the poll below; a send can only fail if we already returned.
+            let _ = sender.send(result);
+        });
     device.poll(wgpu::PollType::wait_indefinitely())?;
-    receiver.recv().expect("map_async callback runs during poll")?;
+    receiver
+        .recv()
+        .expect("map_async callback runs during poll")?;
 
     let pixels = readback.slice(..).get_mapped_range()?;
     let pixel = |x: u32, y: u32| -> [u8; 4] {
@@ -222,7 +235,11 @@ pub fn test_frame() -> Result<FrameCheck, ProbeError> {
     for (at, expected) in checks {
         let got = pixel(at.0, at.1);
         if got != expected {
-            return Err(ProbeError::WrongPixel { pixel: at, got, expected });
+            return Err(ProbeError::WrongPixel {
+                pixel: at,
+                got,
+                expected,
+            });
         }
     }
     Ok(FrameCheck {

@@ -46,8 +46,15 @@ pub struct GroupAdvantages {
 /// (Bessel-corrected, as `torch.std`) plus [`STD_EPSILON`]; without it they are only centred
 /// (Dr. GRPO). A group whose rewards are all equal gets zero advantages.
 #[must_use]
-pub fn group_advantages(rewards: &[Vec<f64>], mode: AdvantageMode, scale_by_std: bool) -> GroupAdvantages {
-    assert!(rewards.iter().all(|r| !r.is_empty()), "every trajectory has at least one turn");
+pub fn group_advantages(
+    rewards: &[Vec<f64>],
+    mode: AdvantageMode,
+    scale_by_std: bool,
+) -> GroupAdvantages {
+    assert!(
+        rewards.iter().all(|r| !r.is_empty()),
+        "every trajectory has at least one turn"
+    );
     match mode {
         AdvantageMode::Outcome | AdvantageMode::Discounted { .. } => {
             let returns: Vec<f64> = rewards
@@ -63,15 +70,19 @@ pub fn group_advantages(rewards: &[Vec<f64>], mode: AdvantageMode, scale_by_std:
                 .zip(normalised)
                 .map(|(turns, advantage)| vec![advantage; turns.len()])
                 .collect();
-            GroupAdvantages { values, zero_variance }
+            GroupAdvantages {
+                values,
+                zero_variance,
+            }
         }
         AdvantageMode::PerTurn => {
             let max_turns = rewards.iter().map(Vec::len).max().unwrap_or(0);
             let mut values: Vec<Vec<f64>> = rewards.iter().map(|t| vec![0.0; t.len()]).collect();
             let mut zero_variance = true;
             for turn in 0..max_turns {
-                let reached: Vec<usize> =
-                    (0..rewards.len()).filter(|&i| rewards[i].len() > turn).collect();
+                let reached: Vec<usize> = (0..rewards.len())
+                    .filter(|&i| rewards[i].len() > turn)
+                    .collect();
                 let column: Vec<f64> = reached.iter().map(|&i| rewards[i][turn]).collect();
                 let (normalised, zero) = normalise(&column, scale_by_std);
                 zero_variance &= zero;
@@ -79,7 +90,10 @@ pub fn group_advantages(rewards: &[Vec<f64>], mode: AdvantageMode, scale_by_std:
                     values[i][turn] = advantage;
                 }
             }
-            GroupAdvantages { values, zero_variance }
+            GroupAdvantages {
+                values,
+                zero_variance,
+            }
         }
     }
 }
@@ -112,7 +126,10 @@ fn normalise(values: &[f64], scale_by_std: bool) -> (Vec<f64>, bool) {
     } else {
         1.0
     };
-    (values.iter().map(|v| (v - mean) / denominator).collect(), false)
+    (
+        values.iter().map(|v| (v - mean) / denominator).collect(),
+        false,
+    )
 }
 
 /// Estimator of KL(π ‖ π_ref) per token, from log-probabilities of the sampled tokens.
@@ -259,7 +276,13 @@ pub fn policy_loss(inputs: &LossInputs<'_>, config: &LossConfig) -> PolicyLoss {
             loss = loss - config.aggregation.reduce(per_token, mask) * config.entropy_coef;
         }
     }
-    PolicyLoss { policy: policy.double_value(&[]), loss, kl, entropy, clip_fraction }
+    PolicyLoss {
+        policy: policy.double_value(&[]),
+        loss,
+        kl,
+        entropy,
+        clip_fraction,
+    }
 }
 
 #[cfg(test)]
@@ -293,7 +316,11 @@ mod tests {
     #[test]
     fn zero_variance_groups_get_zero_advantages() {
         let rewards = vec![vec![0.5], vec![0.5], vec![0.5]];
-        for mode in [AdvantageMode::Outcome, AdvantageMode::PerTurn, AdvantageMode::Discounted { gamma: 0.9 }] {
+        for mode in [
+            AdvantageMode::Outcome,
+            AdvantageMode::PerTurn,
+            AdvantageMode::Discounted { gamma: 0.9 },
+        ] {
             let adv = group_advantages(&rewards, mode, true);
             assert!(adv.zero_variance, "{mode:?}");
             assert!(adv.values.iter().flatten().all(|&a| a == 0.0));
@@ -319,12 +346,18 @@ mod tests {
         assert!(close(adv.values[0][0], -2.0 / (2.0 + STD_EPSILON)));
         assert!(close(adv.values[2][0], 2.0 / (2.0 + STD_EPSILON)));
         assert!(close(adv.values[0][1], -1.0 / s2) && close(adv.values[1][1], 1.0 / s2));
-        assert_eq!(adv.values[0][2], 0.0, "a turn only one trajectory reached has no signal");
+        assert_eq!(
+            adv.values[0][2], 0.0,
+            "a turn only one trajectory reached has no signal"
+        );
         assert!(!adv.zero_variance);
     }
 
     fn t(rows: &[&[f64]]) -> Tensor {
-        let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().map(|&v| v as f32)).collect();
+        let flat: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| r.iter().map(|&v| v as f32))
+            .collect();
         Tensor::from_slice(&flat).view([rows.len() as i64, rows[0].len() as i64])
     }
 
@@ -351,8 +384,14 @@ mod tests {
         let mask = t(&[&[1.0, 1.0, 1.0], &[1.0, 0.0, 0.0]]);
         let v = |a: LossAggregation| a.reduce(&values, &mask).double_value(&[]);
         assert!(close(v(LossAggregation::TokenMean), 10.0 / 4.0));
-        assert!(close(v(LossAggregation::SeqMeanTokenMean), (2.0 + 4.0) / 2.0));
-        assert!(close(v(LossAggregation::SeqMeanTokenSum { divisor: 3.0 }), (6.0 / 3.0 + 4.0 / 3.0) / 2.0));
+        assert!(close(
+            v(LossAggregation::SeqMeanTokenMean),
+            (2.0 + 4.0) / 2.0
+        ));
+        assert!(close(
+            v(LossAggregation::SeqMeanTokenSum { divisor: 3.0 }),
+            (6.0 / 3.0 + 4.0 / 3.0) / 2.0
+        ));
     }
 
     #[test]
@@ -373,10 +412,21 @@ mod tests {
             entropy_coef: 0.0,
             aggregation: LossAggregation::TokenMean,
         };
-        let inputs = LossInputs { logp: &logp, old_logp: &old, ref_logp: None, advantages: &adv, mask: &mask, entropy: None };
+        let inputs = LossInputs {
+            logp: &logp,
+            old_logp: &old,
+            ref_logp: None,
+            advantages: &adv,
+            mask: &mask,
+            entropy: None,
+        };
         let out = policy_loss(&inputs, &config);
         let expected = (-1.28 + 0.8 - 2.2) / 3.0;
-        assert!((out.loss.double_value(&[]) - expected).abs() < 1e-5, "{}", out.loss.double_value(&[]));
+        assert!(
+            (out.loss.double_value(&[]) - expected).abs() < 1e-5,
+            "{}",
+            out.loss.double_value(&[])
+        );
         assert!((out.clip_fraction - 2.0 / 3.0).abs() < 1e-6);
     }
 
@@ -394,7 +444,14 @@ mod tests {
             entropy_coef: 0.01,
             aggregation: LossAggregation::TokenMean,
         };
-        let inputs = LossInputs { logp: &zeros, old_logp: &zeros, ref_logp: Some(&ref_logp), advantages: &zeros, mask: &mask, entropy: Some(&entropy) };
+        let inputs = LossInputs {
+            logp: &zeros,
+            old_logp: &zeros,
+            ref_logp: Some(&ref_logp),
+            advantages: &zeros,
+            mask: &mask,
+            entropy: Some(&entropy),
+        };
         let out = policy_loss(&inputs, &config);
         assert!((out.loss.double_value(&[]) - (0.1 * 1.0 - 0.01 * 3.0)).abs() < 1e-6);
         assert!(close(out.kl, 1.0) && close(out.entropy, 3.0));
@@ -402,7 +459,9 @@ mod tests {
 
     #[test]
     fn the_gradient_raises_the_log_prob_of_positive_advantage_tokens() {
-        let logp = Tensor::from_slice(&[-1.0f32, -1.0]).view([1, 2]).set_requires_grad(true);
+        let logp = Tensor::from_slice(&[-1.0f32, -1.0])
+            .view([1, 2])
+            .set_requires_grad(true);
         let old = logp.detach();
         let adv = t(&[&[1.0, -1.0]]);
         let mask = t(&[&[1.0, 1.0]]);
@@ -414,7 +473,14 @@ mod tests {
             entropy_coef: 0.0,
             aggregation: LossAggregation::TokenMean,
         };
-        let inputs = LossInputs { logp: &logp, old_logp: &old, ref_logp: None, advantages: &adv, mask: &mask, entropy: None };
+        let inputs = LossInputs {
+            logp: &logp,
+            old_logp: &old,
+            ref_logp: None,
+            advantages: &adv,
+            mask: &mask,
+            entropy: None,
+        };
         policy_loss(&inputs, &config).loss.backward();
         let grad = Vec::<f32>::try_from(logp.grad().flatten(0, -1)).unwrap();
         // Descent moves against the gradient: negative grad → log-prob goes up.

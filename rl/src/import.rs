@@ -34,7 +34,11 @@ pub fn scene_graph_of(problem: &str) -> Option<Value> {
     problem
         .char_indices()
         .filter(|&(_, c)| c == '[')
-        .find_map(|(i, _)| serde_json::from_str::<Value>(&problem[i..]).ok().filter(Value::is_array))
+        .find_map(|(i, _)| {
+            serde_json::from_str::<Value>(&problem[i..])
+                .ok()
+                .filter(Value::is_array)
+        })
 }
 
 fn string_at(column: &ArrayRef, row: usize) -> Option<String> {
@@ -44,7 +48,9 @@ fn string_at(column: &ArrayRef, row: usize) -> Option<String> {
     if let Some(a) = column.as_string_opt::<i32>() {
         return Some(a.value(row).to_owned());
     }
-    column.as_string_opt::<i64>().map(|a| a.value(row).to_owned())
+    column
+        .as_string_opt::<i64>()
+        .map(|a| a.value(row).to_owned())
 }
 
 /// The `bytes` of the first struct in the row's `images` list.
@@ -52,13 +58,19 @@ fn first_image(column: &ArrayRef, row: usize) -> Result<Option<Vec<u8>>, String>
     if column.is_null(row) {
         return Ok(None);
     }
-    let list = column.as_list_opt::<i32>().ok_or("column `images` is not a list")?;
+    let list = column
+        .as_list_opt::<i32>()
+        .ok_or("column `images` is not a list")?;
     let items = list.value(row);
     if items.is_empty() {
         return Ok(None);
     }
-    let items = items.as_struct_opt().ok_or("column `images`: items are not structs")?;
-    let bytes = items.column_by_name("bytes").ok_or("column `images`: items have no `bytes` field")?;
+    let items = items
+        .as_struct_opt()
+        .ok_or("column `images`: items are not structs")?;
+    let bytes = items
+        .column_by_name("bytes")
+        .ok_or("column `images`: items have no `bytes` field")?;
     if bytes.is_null(0) {
         return Ok(None);
     }
@@ -72,7 +84,9 @@ fn first_image(column: &ArrayRef, row: usize) -> Result<Option<Vec<u8>>, String>
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> anyhow::Result<&'a ArrayRef> {
-    batch.column_by_name(name).ok_or_else(|| anyhow!("{}: no column `{name}`", path.display()))
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| anyhow!("{}: no column `{name}`", path.display()))
 }
 
 /// Reads every row of a MetaSpatial parquet file.
@@ -85,17 +99,27 @@ pub fn read_metaspatial(path: &Path) -> anyhow::Result<Vec<Imported>> {
     let mut row_base = 0;
     for batch in reader {
         let batch = batch.with_context(|| format!("{}: unreadable row group", path.display()))?;
-        let (problem, answer) = (column(&batch, "problem", path)?, column(&batch, "answer", path)?);
+        let (problem, answer) = (
+            column(&batch, "problem", path)?,
+            column(&batch, "answer", path)?,
+        );
         let images = batch.column_by_name("images");
         for row in 0..batch.num_rows() {
             let n = row_base + row;
             let at = format!("{} row {n}", path.display());
-            let problem = string_at(problem, row).ok_or_else(|| anyhow!("{at}: column `problem` is null or not text"))?;
-            let answer = string_at(answer, row).ok_or_else(|| anyhow!("{at}: column `answer` is null or not text"))?;
-            let graph = scene_graph_of(&problem)
-                .ok_or_else(|| anyhow!("{at}: column `problem` does not end with a scene-graph JSON list"))?;
-            let info: Value = serde_json::from_str(&answer)
-                .map_err(|e| anyhow!("{at}: column `answer` is not JSON (column {}): {e}", e.column()))?;
+            let problem = string_at(problem, row)
+                .ok_or_else(|| anyhow!("{at}: column `problem` is null or not text"))?;
+            let answer = string_at(answer, row)
+                .ok_or_else(|| anyhow!("{at}: column `answer` is null or not text"))?;
+            let graph = scene_graph_of(&problem).ok_or_else(|| {
+                anyhow!("{at}: column `problem` does not end with a scene-graph JSON list")
+            })?;
+            let info: Value = serde_json::from_str(&answer).map_err(|e| {
+                anyhow!(
+                    "{at}: column `answer` is not JSON (column {}): {e}",
+                    e.column()
+                )
+            })?;
             let doc = serde_json::json!({"scene_graph": graph, "room": info});
             let room = room_from_value(&doc, &at)?;
             check_room(&room).map_err(|e| anyhow!("{at}: {e}"))?;
@@ -125,7 +149,8 @@ pub fn read_idesign(dir: &Path) -> anyhow::Result<Vec<Imported>> {
     files
         .iter()
         .map(|p| {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("{}: cannot read", p.display()))?;
             let origin = p.display().to_string();
             let room = metaspatial_env::load_room(&text, &origin)?;
             check_room(&room).map_err(|e| anyhow!("{origin}: {e}"))?;
@@ -138,8 +163,8 @@ pub fn read_idesign(dir: &Path) -> anyhow::Result<Vec<Imported>> {
 mod tests {
     use std::sync::Arc;
 
-    use arrow_array::builder::{BinaryBuilder, ListBuilder, StringBuilder, StructBuilder};
     use arrow_array::StringArray;
+    use arrow_array::builder::{BinaryBuilder, ListBuilder, StringBuilder, StructBuilder};
     use arrow_schema::{DataType, Field, Fields};
     use parquet::arrow::ArrowWriter;
 
@@ -164,12 +189,24 @@ mod tests {
             Field::new("bytes", DataType::Binary, true),
             Field::new("path", DataType::Utf8, true),
         ]);
-        let items = StructBuilder::new(item_fields, vec![Box::new(BinaryBuilder::new()), Box::new(StringBuilder::new())]);
+        let items = StructBuilder::new(
+            item_fields,
+            vec![
+                Box::new(BinaryBuilder::new()),
+                Box::new(StringBuilder::new()),
+            ],
+        );
         let mut images = ListBuilder::new(items);
         for (_, _, png) in rows {
             let items = images.values();
-            items.field_builder::<BinaryBuilder>(0).unwrap().append_value(png);
-            items.field_builder::<StringBuilder>(1).unwrap().append_null();
+            items
+                .field_builder::<BinaryBuilder>(0)
+                .unwrap()
+                .append_value(png);
+            items
+                .field_builder::<StringBuilder>(1)
+                .unwrap()
+                .append_null();
             items.append(true);
             images.append(true);
         }
@@ -182,7 +219,8 @@ mod tests {
             ("answer", Arc::new(answer) as ArrayRef),
         ])
         .unwrap();
-        let mut writer = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+        let mut writer =
+            ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
     }
@@ -195,7 +233,9 @@ mod tests {
     }
 
     fn prompt(graph: &str) -> String {
-        format!("<image>\n## Task Description\n- Room Layout Elements: ['south_wall', 'north_wall']\n## Input JSON Data:\n{graph}")
+        format!(
+            "<image>\n## Task Description\n- Room Layout Elements: ['south_wall', 'north_wall']\n## Input JSON Data:\n{graph}"
+        )
     }
 
     #[test]
@@ -203,7 +243,10 @@ mod tests {
         let dir = temp("ok");
         let path = dir.join("train.parquet");
         let answer = r#"{"room_name": "room_7", "user_preference": "A calm lounge.", "size_of_room": {"x": 5.0, "y": 4.0, "z": 3.0}}"#;
-        write_parquet(&path, &[(prompt(GRAPH), answer.to_owned(), b"\x89PNG fake".to_vec())]);
+        write_parquet(
+            &path,
+            &[(prompt(GRAPH), answer.to_owned(), b"\x89PNG fake".to_vec())],
+        );
         let rows = read_metaspatial(&path).unwrap();
         assert_eq!(rows.len(), 1);
         let room = &rows[0].room;
@@ -220,16 +263,28 @@ mod tests {
         let path = dir.join("bad.parquet");
         let good = r#"{"room_name": "a", "user_preference": "", "size_of_room": {"x": 5.0, "y": 4.0, "z": 3.0}}"#;
         let zero = GRAPH.replacen("\"height\": 0.4", "\"height\": 0.0", 1);
-        write_parquet(&path, &[
-            (prompt(GRAPH), good.to_owned(), Vec::new()),
-            (prompt(&zero), good.replace("\"a\"", "\"b\""), Vec::new()),
-        ]);
+        write_parquet(
+            &path,
+            &[
+                (prompt(GRAPH), good.to_owned(), Vec::new()),
+                (prompt(&zero), good.replace("\"a\"", "\"b\""), Vec::new()),
+            ],
+        );
         let e = format!("{:#}", read_metaspatial(&path).unwrap_err());
-        assert!(e.contains("row 1") && e.contains("coffee_table_1") && e.contains("size.height"), "{e}");
-        write_parquet(&path, &[(prompt(GRAPH), "{not json".to_owned(), Vec::new())]);
+        assert!(
+            e.contains("row 1") && e.contains("coffee_table_1") && e.contains("size.height"),
+            "{e}"
+        );
+        write_parquet(
+            &path,
+            &[(prompt(GRAPH), "{not json".to_owned(), Vec::new())],
+        );
         let e = format!("{:#}", read_metaspatial(&path).unwrap_err());
         assert!(e.contains("row 0") && e.contains("column `answer`"), "{e}");
-        write_parquet(&path, &[("no graph here".to_owned(), good.to_owned(), Vec::new())]);
+        write_parquet(
+            &path,
+            &[("no graph here".to_owned(), good.to_owned(), Vec::new())],
+        );
         let e = format!("{:#}", read_metaspatial(&path).unwrap_err());
         assert!(e.contains("row 0") && e.contains("column `problem`"), "{e}");
     }

@@ -11,7 +11,10 @@ fn doctor_reports_libtorch_and_rendering_and_succeeds() {
         .expect("run metaspatial-rl doctor");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "doctor failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "doctor failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("libtorch   2.11.0"), "{stdout}");
     assert!(stdout.contains("CUDA"), "{stdout}");
     assert!(stdout.contains("read back correctly"), "{stdout}");

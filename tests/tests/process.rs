@@ -10,7 +10,11 @@ fn torch_computes_and_a_frame_renders_in_the_same_process() {
     assert!((dot - 14.0).abs() < 1e-6, "dot = {dot}");
 
     let report = metaspatial_policy::device::torch_report();
-    assert!(report.version.starts_with("2.11.0"), "libtorch {}", report.version);
+    assert!(
+        report.version.starts_with("2.11.0"),
+        "libtorch {}",
+        report.version
+    );
 
     if probe::adapters().is_empty() {
         eprintln!("skipped the frame: no wgpu adapter on this machine");

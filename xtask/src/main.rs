@@ -102,8 +102,9 @@ fn installed_torch(venv: &Path) -> Option<String> {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if let Some(version) =
-                name.strip_prefix("torch-").and_then(|rest| rest.strip_suffix(".dist-info"))
+            if let Some(version) = name
+                .strip_prefix("torch-")
+                .and_then(|rest| rest.strip_suffix(".dist-info"))
             {
                 return Some(version.to_owned());
             }
@@ -124,7 +125,12 @@ fn ensure_libtorch_link(venv: &Path) -> Result<()> {
         .flatten()
         .map(|entry| entry.path().join("site-packages/torch"))
         .find(|dir| dir.join("lib/libtorch_cpu.so").exists())
-        .with_context(|| format!("no torch package with lib/libtorch_cpu.so under {}", lib.display()))?;
+        .with_context(|| {
+            format!(
+                "no torch package with lib/libtorch_cpu.so under {}",
+                lib.display()
+            )
+        })?;
     if link.symlink_metadata().is_ok() {
         std::fs::remove_file(&link).with_context(|| format!("removing {}", link.display()))?;
     }
@@ -135,9 +141,12 @@ fn ensure_libtorch_link(venv: &Path) -> Result<()> {
 
 /// Installs Mesa's software Vulkan when the machine has no Vulkan driver at all.
 fn ensure_vulkan() -> Result<()> {
-    let has_loader = ["/usr/lib/x86_64-linux-gnu/libvulkan.so.1", "/usr/lib/libvulkan.so.1"]
-        .iter()
-        .any(|p| Path::new(p).exists());
+    let has_loader = [
+        "/usr/lib/x86_64-linux-gnu/libvulkan.so.1",
+        "/usr/lib/libvulkan.so.1",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists());
     let has_driver = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
         .iter()
         .filter_map(|dir| std::fs::read_dir(dir).ok())
@@ -153,7 +162,11 @@ fn ensure_vulkan() -> Result<()> {
 fn apt_install(packages: &[&str]) -> Result<()> {
     let sudo = !is_root();
     let apt = |args: &[&str]| {
-        let mut command = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
+        let mut command = if sudo {
+            Command::new("sudo")
+        } else {
+            Command::new("apt-get")
+        };
         if sudo {
             command.arg("apt-get");
         }
@@ -187,7 +200,14 @@ fn test() -> Result<()> {
 }
 
 fn demo() -> Result<()> {
-    run(Command::new("cargo").args(["run", "--release", "--bin", "metaspatial-rl", "--", "doctor"]))
+    run(Command::new("cargo").args([
+        "run",
+        "--release",
+        "--bin",
+        "metaspatial-rl",
+        "--",
+        "doctor",
+    ]))
 }
 
 fn run(command: &mut Command) -> Result<()> {

@@ -32,8 +32,16 @@ pub fn random_layout(room: &Room, rng: &mut Rng) -> Layout {
             let h = o.size.height / 2.0;
             let x = rng.range(hx.min(s.length / 2.0), (s.length - hx).max(s.length / 2.0));
             let y = rng.range(hy.min(s.width / 2.0), (s.width - hy).max(s.width / 2.0));
-            let z = if o.on_floor { h } else { rng.range(h.min(s.height / 2.0), (s.height - h).max(s.height / 2.0)) };
-            Pose { id: o.id.clone(), position: [x, y, z], rotation }
+            let z = if o.on_floor {
+                h
+            } else {
+                rng.range(h.min(s.height / 2.0), (s.height - h).max(s.height / 2.0))
+            };
+            Pose {
+                id: o.id.clone(),
+                position: [x, y, z],
+                rotation,
+            }
         })
         .collect();
     Layout { poses }
@@ -49,7 +57,10 @@ pub fn answer_text(layout: &Layout) -> String {
             serde_json::json!({"new_object_id": p.id, "x": p.position[0], "y": p.position[1], "z": p.position[2], "rotation": p.rotation})
         })
         .collect();
-    format!("<think>placed by a baseline</think><answer>{}</answer>", serde_json::Value::Array(entries))
+    format!(
+        "<think>placed by a baseline</think><answer>{}</answer>",
+        serde_json::Value::Array(entries)
+    )
 }
 
 /// Layout metrics over a set of rooms (rates in `[0, 1]`).
@@ -99,13 +110,21 @@ fn mean(values: &[f64]) -> Option<f64> {
 #[must_use]
 pub fn metrics(rooms: &[Room], assessments: &[Assessment]) -> Metrics {
     let objects: usize = rooms.iter().map(|r| r.objects.len()).sum();
-    let mut m = Metrics { rooms: assessments.len(), ..Metrics::default() };
-    let (mut parsed, mut colliding, mut free, mut oob, mut inb, mut valid, mut valid_stable) = (0, 0, 0, 0, 0, 0, 0);
+    let mut m = Metrics {
+        rooms: assessments.len(),
+        ..Metrics::default()
+    };
+    let (mut parsed, mut colliding, mut free, mut oob, mut inb, mut valid, mut valid_stable) =
+        (0, 0, 0, 0, 0, 0, 0);
     let (mut rel_ok, mut rel_n, mut face_ok, mut face_n, mut unstable) = (0, 0, 0, 0, 0);
     let (mut space, mut coll, mut viol) = (Vec::new(), Vec::new(), Vec::new());
     for a in assessments {
         parsed += usize::from(a.parsed);
-        let mut ids: Vec<&str> = a.collisions.iter().flat_map(|c| [c.a.as_str(), c.b.as_str()]).collect();
+        let mut ids: Vec<&str> = a
+            .collisions
+            .iter()
+            .flat_map(|c| [c.a.as_str(), c.b.as_str()])
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         colliding += ids.len();
@@ -127,7 +146,10 @@ pub fn metrics(rooms: &[Room], assessments: &[Assessment]) -> Metrics {
         if let Some(f) = &a.free_space {
             space.push(f.largest_region_fraction);
         }
-        if let (Some(c), Some(v)) = (a.metaspatial.collision_ratio, a.metaspatial.constraint_violation_ratio) {
+        if let (Some(c), Some(v)) = (
+            a.metaspatial.collision_ratio,
+            a.metaspatial.constraint_violation_ratio,
+        ) {
             coll.push(c);
             viol.push(v);
         }
@@ -162,26 +184,42 @@ pub fn table(columns: &[(&str, &Metrics)]) -> String {
     let rows: [(&str, fn(&Metrics) -> Option<f64>); 14] = [
         ("rooms", |m| Some(m.rooms as f64)),
         ("format-valid rate", |m| Some(m.format_valid_rate)),
-        ("per-object collision rate", |m| Some(m.object_collision_rate)),
+        ("per-object collision rate", |m| {
+            Some(m.object_collision_rate)
+        }),
         ("collision-free scene rate", |m| Some(m.collision_free_rate)),
-        ("per-object out-of-bounds rate", |m| Some(m.object_out_of_bounds_rate)),
+        ("per-object out-of-bounds rate", |m| {
+            Some(m.object_out_of_bounds_rate)
+        }),
         ("in-bounds scene rate", |m| Some(m.in_bounds_rate)),
         ("relation satisfaction", |m| Some(m.relation_satisfaction)),
         ("facing accuracy", |m| Some(m.facing_accuracy)),
         ("stable object rate", |m| Some(m.stable_object_rate)),
         ("free space (largest region)", |m| Some(m.free_space)),
         ("valid-scene rate", |m| Some(m.valid_scene_rate)),
-        ("valid and stable scene rate", |m| Some(m.valid_and_stable_rate)),
-        ("MetaSpatial collision ratio", |m| m.metaspatial_collision_ratio),
-        ("MetaSpatial constraint-violation ratio", |m| m.metaspatial_constraint_violation_ratio),
+        ("valid and stable scene rate", |m| {
+            Some(m.valid_and_stable_rate)
+        }),
+        ("MetaSpatial collision ratio", |m| {
+            m.metaspatial_collision_ratio
+        }),
+        ("MetaSpatial constraint-violation ratio", |m| {
+            m.metaspatial_constraint_violation_ratio
+        }),
     ];
     for (name, get) in rows {
         let _ = write!(out, "{name:<40}");
         for (_, m) in columns {
             match get(m) {
-                Some(v) if name == "rooms" => { let _ = write!(out, "{v:>12.0}"); }
-                Some(v) => { let _ = write!(out, "{v:>12.3}"); }
-                None => { let _ = write!(out, "{:>12}", "—"); }
+                Some(v) if name == "rooms" => {
+                    let _ = write!(out, "{v:>12.0}");
+                }
+                Some(v) => {
+                    let _ = write!(out, "{v:>12.3}");
+                }
+                None => {
+                    let _ = write!(out, "{:>12}", "—");
+                }
             }
         }
         out.push('\n');
@@ -198,24 +236,42 @@ mod tests {
 
     #[test]
     fn the_solver_beats_random_placement_on_every_headline_metric() {
-        let cfg = GenConfig { seed: 2, min_objects: 6, max_objects: 10 };
+        let cfg = GenConfig {
+            seed: 2,
+            min_objects: 6,
+            max_objects: 10,
+        };
         let rooms: Vec<Room> = (0..8).map(|i| generate(&cfg, i)).collect();
         let assess_cfg = AssessConfig::default();
         let mut rng = Rng::new(1);
-        let random: Vec<Assessment> =
-            rooms.iter().map(|r| assess(r, &answer_text(&random_layout(r, &mut rng)), &assess_cfg)).collect();
+        let random: Vec<Assessment> = rooms
+            .iter()
+            .map(|r| assess(r, &answer_text(&random_layout(r, &mut rng)), &assess_cfg))
+            .collect();
         let solved: Vec<Assessment> = rooms
             .iter()
-            .map(|r| assess(r, &answer_text(&solve(r, &SolverConfig::default()).layout), &assess_cfg))
+            .map(|r| {
+                assess(
+                    r,
+                    &answer_text(&solve(r, &SolverConfig::default()).layout),
+                    &assess_cfg,
+                )
+            })
             .collect();
         let (rm, sm) = (metrics(&rooms, &random), metrics(&rooms, &solved));
         assert_eq!(rm.format_valid_rate, 1.0);
         assert_eq!(sm.format_valid_rate, 1.0);
-        assert!(sm.valid_scene_rate > rm.valid_scene_rate, "{sm:?} vs {rm:?}");
+        assert!(
+            sm.valid_scene_rate > rm.valid_scene_rate,
+            "{sm:?} vs {rm:?}"
+        );
         assert!(sm.relation_satisfaction > rm.relation_satisfaction);
         assert!(sm.object_collision_rate < rm.object_collision_rate);
         assert!(sm.valid_scene_rate >= 0.85, "{sm:?}");
         let t = table(&[("random", &rm), ("solver", &sm)]);
-        assert!(t.contains("valid-scene rate") && t.lines().count() == 15, "{t}");
+        assert!(
+            t.contains("valid-scene rate") && t.lines().count() == 15,
+            "{t}"
+        );
     }
 }

@@ -175,7 +175,10 @@ impl Manifest {
             format_version: FORMAT_VERSION,
             source: source.to_owned(),
             generator,
-            splits: Split::ALL.into_iter().map(|s| (s, SplitCounts::default())).collect(),
+            splits: Split::ALL
+                .into_iter()
+                .map(|s| (s, SplitCounts::default()))
+                .collect(),
         }
     }
 }
@@ -201,7 +204,9 @@ impl ReferenceLayout {
     /// The poses as a [`Layout`].
     #[must_use]
     pub fn layout(&self) -> Layout {
-        Layout { poses: self.poses.clone() }
+        Layout {
+            poses: self.poses.clone(),
+        }
     }
 }
 
@@ -217,7 +222,10 @@ pub struct Dataset {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
-    move |source| DatasetError::Io { path: path.to_owned(), source }
+    move |source| DatasetError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Writes a file atomically: a temporary file beside it, then a rename.
@@ -272,10 +280,17 @@ pub fn read_rooms(path: &Path) -> Result<Vec<Room>, DatasetError> {
     let mut seen = HashSet::new();
     let mut rooms = Vec::new();
     for (line, text) in lines(path)? {
-        let fail = |message: String| DatasetError::Line { path: path.to_owned(), line, message };
+        let fail = |message: String| DatasetError::Line {
+            path: path.to_owned(),
+            line,
+            message,
+        };
         let room = parse_room(&text).map_err(fail)?;
         if !seen.insert(room.id.clone()) {
-            return Err(fail(format!("room id `{}` appears twice in this file", room.id)));
+            return Err(fail(format!(
+                "room id `{}` appears twice in this file",
+                room.id
+            )));
         }
         rooms.push(room);
     }
@@ -284,9 +299,10 @@ pub fn read_rooms(path: &Path) -> Result<Vec<Room>, DatasetError> {
 
 /// Parses and checks one room line.
 pub fn parse_room(text: &str) -> Result<Room, String> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON at column {}: {e}", e.column()))?;
-    let room = Room::deserialize(&value).map_err(|e| locate_room_error(&value).unwrap_or_else(|| e.to_string()))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| format!("invalid JSON at column {}: {e}", e.column()))?;
+    let room = Room::deserialize(&value)
+        .map_err(|e| locate_room_error(&value).unwrap_or_else(|| e.to_string()))?;
     check_room(&room)?;
     Ok(room)
 }
@@ -299,9 +315,16 @@ pub fn check_room(room: &Room) -> Result<(), String> {
         return Err("field `id`: the room id is empty".into());
     }
     let s = room.size;
-    for (name, v) in [("length", s.length), ("width", s.width), ("height", s.height)] {
+    for (name, v) in [
+        ("length", s.length),
+        ("width", s.width),
+        ("height", s.height),
+    ] {
         if !v.is_finite() || v <= 0.0 {
-            return Err(format!("room `{}`: field `size.{name}` must be finite and positive, got {v}", room.id));
+            return Err(format!(
+                "room `{}`: field `size.{name}` must be finite and positive, got {v}",
+                room.id
+            ));
         }
     }
     let ids: HashSet<&str> = room.objects.iter().map(|o| o.id.as_str()).collect();
@@ -309,7 +332,10 @@ pub fn check_room(room: &Room) -> Result<(), String> {
     for (i, o) in room.objects.iter().enumerate() {
         let at = format!("room `{}`, object `{}` (objects[{i}])", room.id, o.id);
         if o.id.trim().is_empty() {
-            return Err(format!("room `{}`: objects[{i}]: field `id` is empty", room.id));
+            return Err(format!(
+                "room `{}`: objects[{i}]: field `id` is empty",
+                room.id
+            ));
         }
         if !seen.insert(o.id.as_str()) {
             return Err(format!("{at}: the id appears twice"));
@@ -317,9 +343,15 @@ pub fn check_room(room: &Room) -> Result<(), String> {
         if LayoutElement::from_name(&o.id).is_some() {
             return Err(format!("{at}: the id is the name of a layout element"));
         }
-        for (name, v) in [("length", o.size.length), ("width", o.size.width), ("height", o.size.height)] {
+        for (name, v) in [
+            ("length", o.size.length),
+            ("width", o.size.width),
+            ("height", o.size.height),
+        ] {
             if !v.is_finite() || v <= 0.0 {
-                return Err(format!("{at}: field `size.{name}` must be finite and positive, got {v}"));
+                return Err(format!(
+                    "{at}: field `size.{name}` must be finite and positive, got {v}"
+                ));
             }
         }
         if o.rotation.is_some_and(|r| !r.is_finite()) {
@@ -338,7 +370,9 @@ pub fn check_room(room: &Room) -> Result<(), String> {
         }
         if let Some(f) = &o.facing {
             if LayoutElement::from_name(f).is_none() && !ids.contains(f.as_str()) {
-                return Err(format!("{at}: field `facing`: `{f}` is neither a layout element nor an object"));
+                return Err(format!(
+                    "{at}: field `facing`: `{f}` is neither a layout element nor an object"
+                ));
             }
         }
     }
@@ -347,9 +381,14 @@ pub fn check_room(room: &Room) -> Result<(), String> {
 
 /// Finds the first field of a room JSON that does not deserialise, as `field `path`: why`.
 fn locate_room_error(v: &Value) -> Option<String> {
-    let Value::Object(_) = v else { return Some("expected a JSON object (a room)".into()) };
+    let Value::Object(_) = v else {
+        return Some("expected a JSON object (a room)".into());
+    };
     let mut out = None;
-    let mut try_field = |value: Option<&Value>, path: &str, required: bool, check: &dyn Fn(&Value) -> Option<String>| {
+    let mut try_field = |value: Option<&Value>,
+                         path: &str,
+                         required: bool,
+                         check: &dyn Fn(&Value) -> Option<String>| {
         if out.is_some() {
             return;
         }
@@ -361,20 +400,37 @@ fn locate_room_error(v: &Value) -> Option<String> {
     };
     try_field(v.get("id"), "id", true, &is::<String>);
     try_field(v.get("description"), "description", false, &is::<String>);
-    try_field(v.get("size"), "size", true, &is::<serde_json::Map<String, Value>>);
+    try_field(
+        v.get("size"),
+        "size",
+        true,
+        &is::<serde_json::Map<String, Value>>,
+    );
     for k in ["length", "width", "height"] {
-        try_field(v.get("size").and_then(|s| s.get(k)), &format!("size.{k}"), true, &is::<f64>);
+        try_field(
+            v.get("size").and_then(|s| s.get(k)),
+            &format!("size.{k}"),
+            true,
+            &is::<f64>,
+        );
     }
     try_field(v.get("objects"), "objects", true, &is::<Vec<Value>>);
-    try_field(v.get("openings"), "openings", false, &is::<Vec<crate::room::Opening>>);
+    try_field(
+        v.get("openings"),
+        "openings",
+        false,
+        &is::<Vec<crate::room::Opening>>,
+    );
     if let Some(e) = out {
         return Some(e);
     }
     let objects = v.get("objects").and_then(Value::as_array)?;
-    objects.iter().enumerate().find_map(|(i, o)| locate_object_error(o).map(|e| {
-        let id = o.get("id").and_then(Value::as_str).unwrap_or("?");
-        format!("objects[{i}] (`{id}`): {e}")
-    }))
+    objects.iter().enumerate().find_map(|(i, o)| {
+        locate_object_error(o).map(|e| {
+            let id = o.get("id").and_then(Value::as_str).unwrap_or("?");
+            format!("objects[{i}] (`{id}`): {e}")
+        })
+    })
 }
 
 fn locate_object_error(o: &Value) -> Option<String> {
@@ -417,11 +473,18 @@ fn locate_object_error(o: &Value) -> Option<String> {
     }
     let placement = o.get("placement")?;
     for (key, check) in [
-        ("room", &is::<crate::room::RoomRelation> as &dyn Fn(&Value) -> Option<String>),
+        (
+            "room",
+            &is::<crate::room::RoomRelation> as &dyn Fn(&Value) -> Option<String>,
+        ),
         ("objects", &is::<crate::room::ObjectRelation>),
     ] {
-        let Some(list) = placement.get(key) else { continue };
-        let Some(items) = list.as_array() else { return Some(format!("field `placement.{key}`: expected a list")) };
+        let Some(list) = placement.get(key) else {
+            continue;
+        };
+        let Some(items) = list.as_array() else {
+            return Some(format!("field `placement.{key}`: expected a list"));
+        };
         for (j, item) in items.iter().enumerate() {
             if let Some(e) = check(item) {
                 return Some(format!("field `placement.{key}[{j}]`: {e}"));
@@ -443,29 +506,55 @@ pub fn read_layouts(path: &Path, rooms: &[Room]) -> Result<Vec<ReferenceLayout>,
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (line, text) in lines(path)? {
-        let fail = |message: String| DatasetError::Line { path: path.to_owned(), line, message };
-        let value: Value = serde_json::from_str(&text).map_err(|e| fail(format!("invalid JSON at column {}: {e}", e.column())))?;
+        let fail = |message: String| DatasetError::Line {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("invalid JSON at column {}: {e}", e.column())))?;
         let layout = ReferenceLayout::deserialize(&value).map_err(|e| {
-            let field = ["room", "poses", "valid", "relations_satisfied", "relations_total", "unsatisfied"]
-                .into_iter()
-                .find(|k| value.get(k).is_none())
-                .map_or_else(|| e.to_string(), |k| format!("missing field `{k}`"));
+            let field = [
+                "room",
+                "poses",
+                "valid",
+                "relations_satisfied",
+                "relations_total",
+                "unsatisfied",
+            ]
+            .into_iter()
+            .find(|k| value.get(k).is_none())
+            .map_or_else(|| e.to_string(), |k| format!("missing field `{k}`"));
             fail(field)
         })?;
-        let room = by_id.get(layout.room.as_str()).ok_or_else(|| fail(format!("field `room`: no room `{}` in this split", layout.room)))?;
+        let room = by_id.get(layout.room.as_str()).ok_or_else(|| {
+            fail(format!(
+                "field `room`: no room `{}` in this split",
+                layout.room
+            ))
+        })?;
         if !seen.insert(layout.room.clone()) {
             return Err(fail(format!("room `{}` has two layouts", layout.room)));
         }
         let mut placed = HashSet::new();
         for (i, p) in layout.poses.iter().enumerate() {
             if room.object(&p.id).is_none() {
-                return Err(fail(format!("field `poses[{i}].id`: room `{}` has no object `{}`", room.id, p.id)));
+                return Err(fail(format!(
+                    "field `poses[{i}].id`: room `{}` has no object `{}`",
+                    room.id, p.id
+                )));
             }
             if !placed.insert(p.id.as_str()) {
-                return Err(fail(format!("field `poses[{i}].id`: object `{}` is placed twice", p.id)));
+                return Err(fail(format!(
+                    "field `poses[{i}].id`: object `{}` is placed twice",
+                    p.id
+                )));
             }
             if p.position.iter().any(|v| !v.is_finite()) || !p.rotation.is_finite() {
-                return Err(fail(format!("field `poses[{i}]`: object `{}` has a non-finite position or rotation", p.id)));
+                return Err(fail(format!(
+                    "field `poses[{i}]`: object `{}` has a non-finite position or rotation",
+                    p.id
+                )));
             }
         }
         out.push(layout);
@@ -498,7 +587,11 @@ impl Dataset {
     /// An empty dataset.
     #[must_use]
     pub fn new(manifest: Manifest) -> Self {
-        Self { manifest, rooms: BTreeMap::new(), layouts: BTreeMap::new() }
+        Self {
+            manifest,
+            rooms: BTreeMap::new(),
+            layouts: BTreeMap::new(),
+        }
     }
 
     /// Reads and checks a whole dataset directory.
@@ -507,20 +600,37 @@ impl Dataset {
         let mut data = Self::new(manifest);
         let mut owner: HashMap<String, Split> = HashMap::new();
         for split in Split::ALL {
-            let counts = data.manifest.splits.get(&split).copied().unwrap_or_default();
+            let counts = data
+                .manifest
+                .splits
+                .get(&split)
+                .copied()
+                .unwrap_or_default();
             let path = split.rooms_path(dir);
-            let rooms = if path.exists() { read_rooms(&path)? } else { Vec::new() };
+            let rooms = if path.exists() {
+                read_rooms(&path)?
+            } else {
+                Vec::new()
+            };
             if rooms.len() != counts.rooms {
                 return Err(DatasetError::File {
                     path,
-                    message: format!("manifest.json promises {} rooms, the file has {}", counts.rooms, rooms.len()),
+                    message: format!(
+                        "manifest.json promises {} rooms, the file has {}",
+                        counts.rooms,
+                        rooms.len()
+                    ),
                 });
             }
             for r in &rooms {
                 if let Some(other) = owner.insert(r.id.clone(), split) {
                     return Err(DatasetError::File {
                         path: path.clone(),
-                        message: format!("room `{}` is also in the {} split: splits must be disjoint", r.id, other.name()),
+                        message: format!(
+                            "room `{}` is also in the {} split: splits must be disjoint",
+                            r.id,
+                            other.name()
+                        ),
                     });
                 }
             }
@@ -530,14 +640,21 @@ impl Dataset {
                 if layouts.len() != counts.layouts {
                     return Err(DatasetError::File {
                         path: lpath,
-                        message: format!("manifest.json promises {} layouts, the file has {}", counts.layouts, layouts.len()),
+                        message: format!(
+                            "manifest.json promises {} layouts, the file has {}",
+                            counts.layouts,
+                            layouts.len()
+                        ),
                     });
                 }
                 data.layouts.insert(split, layouts);
             } else if counts.layouts > 0 {
                 return Err(DatasetError::File {
                     path: lpath,
-                    message: format!("manifest.json promises {} layouts but the file is missing", counts.layouts),
+                    message: format!(
+                        "manifest.json promises {} layouts but the file is missing",
+                        counts.layouts
+                    ),
                 });
             }
             data.rooms.insert(split, rooms);
@@ -576,7 +693,14 @@ impl Dataset {
 pub fn summary(manifest: &Manifest) -> String {
     let mut s = String::new();
     for (split, c) in &manifest.splits {
-        let _ = writeln!(s, "{:<5} {:>6} rooms {:>7} objects {:>6} layouts", split.name(), c.rooms, c.objects, c.layouts);
+        let _ = writeln!(
+            s,
+            "{:<5} {:>6} rooms {:>7} objects {:>6} layouts",
+            split.name(),
+            c.rooms,
+            c.objects,
+            c.layouts
+        );
     }
     s
 }
@@ -594,10 +718,17 @@ mod tests {
     }
 
     fn small() -> Dataset {
-        let cfg = GenConfig { seed: 5, min_objects: 4, max_objects: 8 };
+        let cfg = GenConfig {
+            seed: 5,
+            min_objects: 4,
+            max_objects: 8,
+        };
         let mut data = Dataset::new(Manifest::new("procedural", None));
         for i in 0..20 {
-            data.rooms.entry(Split::for_index(i)).or_default().push(generate(&cfg, i));
+            data.rooms
+                .entry(Split::for_index(i))
+                .or_default()
+                .push(generate(&cfg, i));
         }
         data
     }
@@ -629,14 +760,28 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named_with_file_and_line() {
-        let e = broken("bad-type", |v| v["objects"][1]["size"]["width"] = "wide".into());
-        assert!(e.contains("train.jsonl:3:") && e.contains("objects[1]") && e.contains("size.width"), "{e}");
+        let e = broken("bad-type", |v| {
+            v["objects"][1]["size"]["width"] = "wide".into()
+        });
+        assert!(
+            e.contains("train.jsonl:3:") && e.contains("objects[1]") && e.contains("size.width"),
+            "{e}"
+        );
         let e = broken("missing", |v| {
             v["objects"][0].as_object_mut().unwrap().remove("on_floor");
         });
-        assert!(e.contains("train.jsonl:3:") && e.contains("missing field `on_floor`"), "{e}");
-        let e = broken("bad-prep", |v| v["objects"][1]["placement"]["room"] = serde_json::json!([{"element": "attic", "preposition": "on"}]));
-        assert!(e.contains("placement.room[0]") && e.contains("attic"), "{e}");
+        assert!(
+            e.contains("train.jsonl:3:") && e.contains("missing field `on_floor`"),
+            "{e}"
+        );
+        let e = broken("bad-prep", |v| {
+            v["objects"][1]["placement"]["room"] =
+                serde_json::json!([{"element": "attic", "preposition": "on"}])
+        });
+        assert!(
+            e.contains("placement.room[0]") && e.contains("attic"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -648,13 +793,20 @@ mod tests {
                 v["objects"][0]["size"]["height"] = value.clone();
             });
             let id = id.into_inner();
-            assert!(e.contains(&format!("object `{id}`")) && e.contains("size.height"), "{e}");
+            assert!(
+                e.contains(&format!("object `{id}`")) && e.contains("size.height"),
+                "{e}"
+            );
         }
         // JSON has no infinity: 1e999 overflows and is rejected where it stands.
         let dir = temp_dir("inf");
         small().write(&dir).unwrap();
         let path = Split::Train.rooms_path(&dir);
-        let text = std::fs::read_to_string(&path).unwrap().replacen("\"height\":", "\"height\":1e999,\"x\":", 1);
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "\"height\":",
+            "\"height\":1e999,\"x\":",
+            1,
+        );
         std::fs::write(&path, text).unwrap();
         let e = Dataset::open(&dir).unwrap_err().to_string();
         assert!(e.contains("train.jsonl:1:"), "{e}");
@@ -674,15 +826,20 @@ mod tests {
         let dir = temp_dir("overlap");
         let mut data = small();
         let stolen = data.rooms[&Split::Test][0].clone();
-        data.rooms.get_mut(&Split::Train).unwrap().push(stolen.clone());
+        data.rooms
+            .get_mut(&Split::Train)
+            .unwrap()
+            .push(stolen.clone());
         data.write(&dir).unwrap();
         let e = Dataset::open(&dir).unwrap_err().to_string();
         assert!(e.contains(&stolen.id) && e.contains("disjoint"), "{e}");
 
         let e = broken("dangling", |v| {
-            v["objects"][0]["placement"]["objects"] =
-                serde_json::json!([{"target": "unicorn_1", "preposition": "left of", "adjacent": true}]);
+            v["objects"][0]["placement"]["objects"] = serde_json::json!([{"target": "unicorn_1", "preposition": "left of", "adjacent": true}]);
         });
-        assert!(e.contains("unicorn_1") && e.contains("placement.objects[0].target"), "{e}");
+        assert!(
+            e.contains("unicorn_1") && e.contains("placement.objects[0].target"),
+            "{e}"
+        );
     }
 }

@@ -10,27 +10,68 @@ use super::rng::Rng;
 
 /// Interior styles.
 pub const STYLES: &[&str] = &[
-    "modern", "Scandinavian", "mid-century", "industrial", "minimalist", "bohemian", "rustic",
-    "Japandi", "coastal", "traditional", "art deco", "farmhouse", "contemporary", "eclectic",
+    "modern",
+    "Scandinavian",
+    "mid-century",
+    "industrial",
+    "minimalist",
+    "bohemian",
+    "rustic",
+    "Japandi",
+    "coastal",
+    "traditional",
+    "art deco",
+    "farmhouse",
+    "contemporary",
+    "eclectic",
 ];
 
 /// Colour palettes.
 pub const PALETTES: &[&str] = &[
-    "soft greys and white", "warm beige and terracotta", "navy and brass", "sage green and cream",
-    "black and natural wood", "muted pastels", "charcoal and mustard", "sand and olive",
-    "crisp white and pale blue", "deep green and walnut", "blush pink and grey", "earth tones",
+    "soft greys and white",
+    "warm beige and terracotta",
+    "navy and brass",
+    "sage green and cream",
+    "black and natural wood",
+    "muted pastels",
+    "charcoal and mustard",
+    "sand and olive",
+    "crisp white and pale blue",
+    "deep green and walnut",
+    "blush pink and grey",
+    "earth tones",
 ];
 
 /// Dominant materials.
 pub const MATERIALS: &[&str] = &[
-    "light oak", "dark walnut", "rattan", "marble", "brushed steel", "linen", "velvet",
-    "reclaimed wood", "concrete", "leather", "glass", "bamboo",
+    "light oak",
+    "dark walnut",
+    "rattan",
+    "marble",
+    "brushed steel",
+    "linen",
+    "velvet",
+    "reclaimed wood",
+    "concrete",
+    "leather",
+    "glass",
+    "bamboo",
 ];
 
 /// Moods.
 pub const MOODS: &[&str] = &[
-    "cozy", "airy", "calm", "bright", "elegant", "playful", "serene", "welcoming", "focused",
-    "relaxed", "sophisticated", "cheerful",
+    "cozy",
+    "airy",
+    "calm",
+    "bright",
+    "elegant",
+    "playful",
+    "serene",
+    "welcoming",
+    "focused",
+    "relaxed",
+    "sophisticated",
+    "cheerful",
 ];
 
 /// What the user asks for beyond the furniture list.
@@ -85,23 +126,42 @@ fn preposition_words(p: ObjectPreposition) -> &'static str {
 fn clause(o: &ObjectSpec, objects: &[ObjectSpec]) -> Option<String> {
     let name = words(&o.category);
     let target_words = |id: &str| {
-        objects.iter().find(|t| t.id == id).map_or_else(|| words(id), |t| words(&t.category))
+        objects
+            .iter()
+            .find(|t| t.id == id)
+            .map_or_else(|| words(id), |t| words(&t.category))
     };
     if let Some(r) = o.placement.objects.first() {
-        return Some(format!("a {name} {} the {}", preposition_words(r.preposition), target_words(&r.target)));
+        return Some(format!(
+            "a {name} {} the {}",
+            preposition_words(r.preposition),
+            target_words(&r.target)
+        ));
     }
     let r = o.placement.room.first()?;
     Some(match (r.preposition, r.element) {
-        (RoomPreposition::InTheCorner, e) => format!("a {name} in the corner by the {}", wall_words(e)),
-        (RoomPreposition::On, LayoutElement::Ceiling) => format!("a {name} hanging from the ceiling"),
-        (RoomPreposition::On, LayoutElement::Middle) => format!("a {name} in the middle of the room"),
+        (RoomPreposition::InTheCorner, e) => {
+            format!("a {name} in the corner by the {}", wall_words(e))
+        }
+        (RoomPreposition::On, LayoutElement::Ceiling) => {
+            format!("a {name} hanging from the ceiling")
+        }
+        (RoomPreposition::On, LayoutElement::Middle) => {
+            format!("a {name} in the middle of the room")
+        }
         (RoomPreposition::On, e) => format!("a {name} against the {}", wall_words(e)),
     })
 }
 
 /// A description of a room of this type, size and contents.
 #[must_use]
-pub fn describe(rng: &mut Rng, type_name: &str, style: &str, size: RoomSize, objects: &[ObjectSpec]) -> String {
+pub fn describe(
+    rng: &mut Rng,
+    type_name: &str,
+    style: &str,
+    size: RoomSize,
+    objects: &[ObjectSpec],
+) -> String {
     let mood = rng.choose(MOODS).copied().unwrap_or("calm");
     let palette = rng.choose(PALETTES).copied().unwrap_or("earth tones");
     let material = rng.choose(MATERIALS).copied().unwrap_or("oak");
@@ -111,12 +171,20 @@ pub fn describe(rng: &mut Rng, type_name: &str, style: &str, size: RoomSize, obj
         size.floor_area()
     );
     // Up to three anchor pieces: the first objects, which the templates list biggest first.
-    let clauses: Vec<String> = objects.iter().filter_map(|o| clause(o, objects)).take(3).collect();
+    let clauses: Vec<String> = objects
+        .iter()
+        .filter_map(|o| clause(o, objects))
+        .take(3)
+        .collect();
     if !clauses.is_empty() {
         let mut sentence = String::from(" I would like ");
         for (i, c) in clauses.iter().enumerate() {
             if i > 0 {
-                sentence.push_str(if i + 1 == clauses.len() { " and " } else { ", " });
+                sentence.push_str(if i + 1 == clauses.len() {
+                    " and "
+                } else {
+                    ", "
+                });
             }
             sentence.push_str(c);
         }
@@ -131,7 +199,9 @@ pub fn describe(rng: &mut Rng, type_name: &str, style: &str, size: RoomSize, obj
 }
 
 fn starts_with_vowel(word: &str) -> bool {
-    word.chars().next().is_some_and(|c| "aeiouAEIOU".contains(c))
+    word.chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c))
 }
 
 #[cfg(test)]

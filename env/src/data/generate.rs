@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::room::{
-    LayoutElement, ObjectPreposition, ObjectRelation, ObjectSpec, Placement, Room, RoomPreposition, RoomRelation,
-    RoomSize, Size,
+    LayoutElement, ObjectPreposition, ObjectRelation, ObjectSpec, Placement, Room, RoomPreposition,
+    RoomRelation, RoomSize, Size,
 };
 
 use super::catalogue::{Category, Mount, category};
@@ -36,7 +36,11 @@ pub struct GenConfig {
 
 impl Default for GenConfig {
     fn default() -> Self {
-        Self { seed: 0, min_objects: 4, max_objects: 30 }
+        Self {
+            seed: 0,
+            min_objects: 4,
+            max_objects: 30,
+        }
     }
 }
 
@@ -85,13 +89,20 @@ impl Drafter<'_> {
         }
         // One size per category and room: a set of dining chairs matches.
         let mut draw = |(lo, hi): (f64, f64)| round_to(self.rng.range(lo, hi), 0.01).clamp(lo, hi);
-        let s = Size { length: draw(c.length), width: draw(c.width), height: draw(c.height) };
+        let s = Size {
+            length: draw(c.length),
+            width: draw(c.width),
+            height: draw(c.height),
+        };
         self.sizes.insert(c.name, s);
         s
     }
 
     fn count(&self, name: &str) -> usize {
-        self.drafts.iter().filter(|d| d.category.name == name).count()
+        self.drafts
+            .iter()
+            .filter(|d| d.category.name == name)
+            .count()
     }
 
     /// The first object relation's target category, which must already be in the room.
@@ -106,13 +117,18 @@ impl Drafter<'_> {
     fn surface_for(&mut self, preferred: Option<String>, footprint: f64) -> Option<String> {
         let mut candidates: Vec<String> = match preferred {
             Some(id) => vec![id],
-            None => {
-                self.drafts.iter().filter(|d| SURFACES.contains(&d.category.name)).map(Draft::id).collect()
-            }
+            None => self
+                .drafts
+                .iter()
+                .filter(|d| SURFACES.contains(&d.category.name))
+                .map(Draft::id)
+                .collect(),
         };
         self.rng.shuffle(&mut candidates);
         let found = candidates.into_iter().find(|id| {
-            let Some(d) = self.drafts.iter().find(|d| &d.id() == id) else { return false };
+            let Some(d) = self.drafts.iter().find(|d| &d.id() == id) else {
+                return false;
+            };
             let s = self.sizes[d.category.name];
             let used = self.surface_used.get(id).copied().unwrap_or(0.0);
             used + footprint <= s.length * s.width * MAX_SURFACE_COVER
@@ -123,7 +139,9 @@ impl Drafter<'_> {
 
     /// Adds one instance of `item` if its requirements hold; returns whether it did.
     fn add(&mut self, item: &'static Item) -> bool {
-        let Some(c) = category(item.category) else { return false };
+        let Some(c) = category(item.category) else {
+            return false;
+        };
         if Self::requirement(item).is_some_and(|r| self.count(r) == 0) {
             return false;
         }
@@ -137,9 +155,11 @@ impl Drafter<'_> {
             let s = self.size(c);
             let preferred = item.rels.iter().find_map(|r| match *r {
                 Rel::Obj(ObjectPreposition::On, t, _) => Some(format!("{t}_1")),
-                Rel::Each(ObjectPreposition::On, t, _) => {
-                    Some(if self.count(t) >= k { format!("{t}_{k}") } else { format!("{t}_1") })
-                }
+                Rel::Each(ObjectPreposition::On, t, _) => Some(if self.count(t) >= k {
+                    format!("{t}_{k}")
+                } else {
+                    format!("{t}_1")
+                }),
                 _ => None,
             });
             surface = self.surface_for(preferred, s.length * s.width);
@@ -151,13 +171,21 @@ impl Drafter<'_> {
         if is_corner {
             self.corners += 1;
         }
-        self.drafts.push(Draft { item, category: c, k, surface });
+        self.drafts.push(Draft {
+            item,
+            category: c,
+            k,
+            surface,
+        });
         true
     }
 }
 
 fn pick_type(rng: &mut Rng, cfg: &GenConfig) -> &'static RoomType {
-    let eligible: Vec<&'static RoomType> = ROOM_TYPES.iter().filter(|t| t.max_objects >= cfg.min_objects).collect();
+    let eligible: Vec<&'static RoomType> = ROOM_TYPES
+        .iter()
+        .filter(|t| t.max_objects >= cfg.min_objects)
+        .collect();
     if eligible.is_empty() {
         &ROOM_TYPES[rng.below(ROOM_TYPES.len())]
     } else {
@@ -189,7 +217,10 @@ pub fn generate(cfg: &GenConfig, index: u64) -> Room {
         if !d.rng.chance(item.chance) {
             continue;
         }
-        let count = d.rng.between(item.count.0, item.count.1).min(n - d.drafts.len());
+        let count = d
+            .rng
+            .between(item.count.0, item.count.1)
+            .min(n - d.drafts.len());
         for _ in 0..count {
             d.add(item);
         }
@@ -207,11 +238,22 @@ pub fn generate(cfg: &GenConfig, index: u64) -> Room {
     let size = room_size(&mut rng, t, &drafts, &sizes);
     let objects = resolve(&mut rng, &drafts, &sizes, size, style);
     let description = describe(&mut rng, t.words, style, size, &objects);
-    Room { id: format!("{}_{index:06}", t.name), description, size, objects, openings: Vec::new() }
+    Room {
+        id: format!("{}_{index:06}", t.name),
+        description,
+        size,
+        objects,
+        openings: Vec::new(),
+    }
 }
 
 /// A room of the type's size, enlarged until the furniture fits comfortably.
-fn room_size(rng: &mut Rng, t: &RoomType, drafts: &[Draft], sizes: &HashMap<&str, Size>) -> RoomSize {
+fn room_size(
+    rng: &mut Rng,
+    t: &RoomType,
+    drafts: &[Draft],
+    sizes: &HashMap<&str, Size>,
+) -> RoomSize {
     let mut l = round_to(rng.range(t.length.0, t.length.1), 0.1);
     let mut w = round_to(rng.range(t.width.0, t.width.1), 0.1);
     let mut h = round_to(rng.range(t.height.0, t.height.1), 0.1);
@@ -220,10 +262,19 @@ fn room_size(rng: &mut Rng, t: &RoomType, drafts: &[Draft], sizes: &HashMap<&str
         .filter(|d| d.category.mount == Mount::Floor)
         .map(|d| (d, sizes[d.category.name]))
         .collect();
-    let cover: f64 = floor.iter().filter(|(d, _)| !d.category.is_flat()).map(|(_, s)| s.length * s.width).sum();
+    let cover: f64 = floor
+        .iter()
+        .filter(|(d, _)| !d.category.is_flat())
+        .map(|(_, s)| s.length * s.width)
+        .sum();
     let run: f64 = floor
         .iter()
-        .filter(|(d, _)| d.item.rels.iter().any(|r| matches!(r, Rel::Wall | Rel::SameWall(_) | Rel::Corner)))
+        .filter(|(d, _)| {
+            d.item
+                .rels
+                .iter()
+                .any(|r| matches!(r, Rel::Wall | Rel::SameWall(_) | Rel::Corner))
+        })
         .map(|(_, s)| s.length + 0.1)
         .sum();
     let by_area = (cover / MAX_FLOOR_COVER / (l * w)).sqrt();
@@ -231,14 +282,24 @@ fn room_size(rng: &mut Rng, t: &RoomType, drafts: &[Draft], sizes: &HashMap<&str
     let scale = by_area.max(by_run).max(1.0);
     l *= scale;
     w *= scale;
-    let longest = floor.iter().map(|(_, s)| s.length.max(s.width)).fold(0.0, f64::max);
-    let tallest = drafts.iter().map(|d| sizes[d.category.name].height).fold(0.0, f64::max);
+    let longest = floor
+        .iter()
+        .map(|(_, s)| s.length.max(s.width))
+        .fold(0.0, f64::max);
+    let tallest = drafts
+        .iter()
+        .map(|d| sizes[d.category.name].height)
+        .fold(0.0, f64::max);
     l = l.max(longest + 0.6);
     w = w.max(longest + 0.6);
     h = h.max(tallest + 0.4);
     // Round up to the decimetre so the room never shrinks below what was computed.
     let up = |x: f64| (x * 10.0 - 1e-9).ceil() / 10.0;
-    RoomSize { length: up(l), width: up(w), height: up(h) }
+    RoomSize {
+        length: up(l),
+        width: up(w),
+        height: up(h),
+    }
 }
 
 const fn opposite(wall: LayoutElement) -> LayoutElement {
@@ -267,22 +328,38 @@ impl Walls {
             length: [size.length, size.length, size.width, size.width],
             floor_used: [0.0; 4],
             mounted_used: [0.0; 4],
-            corners: vec![(SouthWall, WestWall), (SouthWall, EastWall), (NorthWall, EastWall), (NorthWall, WestWall)],
+            corners: vec![
+                (SouthWall, WestWall),
+                (SouthWall, EastWall),
+                (NorthWall, EastWall),
+                (NorthWall, WestWall),
+            ],
         }
     }
 
     fn index(wall: LayoutElement) -> usize {
-        LayoutElement::WALLS.iter().position(|&w| w == wall).unwrap_or(0)
+        LayoutElement::WALLS
+            .iter()
+            .position(|&w| w == wall)
+            .unwrap_or(0)
     }
 
     fn take(&mut self, wall: LayoutElement, run: f64, floor: bool) {
-        let used = if floor { &mut self.floor_used } else { &mut self.mounted_used };
+        let used = if floor {
+            &mut self.floor_used
+        } else {
+            &mut self.mounted_used
+        };
         used[Self::index(wall)] += run;
     }
 
     /// A wall with room for `run` metres, or `None` when none has.
     fn pick(&mut self, rng: &mut Rng, run: f64, floor: bool) -> Option<LayoutElement> {
-        let used = if floor { self.floor_used } else { self.mounted_used };
+        let used = if floor {
+            self.floor_used
+        } else {
+            self.mounted_used
+        };
         let fits: Vec<LayoutElement> = LayoutElement::WALLS
             .into_iter()
             .filter(|&w| used[Self::index(w)] + run + 0.1 <= self.length[Self::index(w)])
@@ -314,22 +391,33 @@ fn resolve(
 ) -> Vec<ObjectSpec> {
     let mut walls = Walls::new(size);
     let mut out: Vec<ObjectSpec> = Vec::with_capacity(drafts.len());
-    let first = |out: &[ObjectSpec], cat: &str| out.iter().find(|o| o.category == cat).map(|o| o.id.clone());
+    let first = |out: &[ObjectSpec], cat: &str| {
+        out.iter().find(|o| o.category == cat).map(|o| o.id.clone())
+    };
     for d in drafts {
         let c = d.category;
         let s = sizes[c.name];
         let floor = c.mount == Mount::Floor;
         let mut room = Vec::new();
         let mut objects = Vec::new();
-        let relation = |target: String, preposition, adjacent| ObjectRelation { target, preposition, adjacent };
+        let relation = |target: String, preposition, adjacent| ObjectRelation {
+            target,
+            preposition,
+            adjacent,
+        };
         for r in d.item.rels {
             match *r {
                 Rel::Wall | Rel::SameWall(_) => {
                     let same = match *r {
-                        Rel::SameWall(cat) => out
-                            .iter()
-                            .find(|o| o.category == cat)
-                            .and_then(|o| o.placement.room.iter().find(|x| x.element.is_wall()).map(|x| x.element)),
+                        Rel::SameWall(cat) => {
+                            out.iter().find(|o| o.category == cat).and_then(|o| {
+                                o.placement
+                                    .room
+                                    .iter()
+                                    .find(|x| x.element.is_wall())
+                                    .map(|x| x.element)
+                            })
+                        }
                         _ => None,
                     };
                     let wall = match same {
@@ -340,9 +428,15 @@ fn resolve(
                         None => walls.pick(rng, s.length, floor),
                     };
                     match wall {
-                        Some(w) => room.push(RoomRelation { element: w, preposition: RoomPreposition::On }),
+                        Some(w) => room.push(RoomRelation {
+                            element: w,
+                            preposition: RoomPreposition::On,
+                        }),
                         None if floor => {
-                            room.push(RoomRelation { element: LayoutElement::Middle, preposition: RoomPreposition::On });
+                            room.push(RoomRelation {
+                                element: LayoutElement::Middle,
+                                preposition: RoomPreposition::On,
+                            });
                         }
                         // Mounted objects need a wall: take the emptiest.
                         None => {
@@ -350,25 +444,43 @@ fn resolve(
                                 .into_iter()
                                 .max_by(|a, b| {
                                     let free = |x: LayoutElement| {
-                                        walls.length[Walls::index(x)] - walls.mounted_used[Walls::index(x)]
+                                        walls.length[Walls::index(x)]
+                                            - walls.mounted_used[Walls::index(x)]
                                     };
                                     free(*a).total_cmp(&free(*b))
                                 })
                                 .unwrap_or(LayoutElement::NorthWall);
                             walls.take(w, s.length, false);
-                            room.push(RoomRelation { element: w, preposition: RoomPreposition::On });
+                            room.push(RoomRelation {
+                                element: w,
+                                preposition: RoomPreposition::On,
+                            });
                         }
                     }
                 }
                 Rel::Corner => {
                     let element = walls.corner(rng, s.length).unwrap_or(LayoutElement::Middle);
-                    let preposition =
-                        if element.is_wall() { RoomPreposition::InTheCorner } else { RoomPreposition::On };
-                    room.push(RoomRelation { element, preposition });
+                    let preposition = if element.is_wall() {
+                        RoomPreposition::InTheCorner
+                    } else {
+                        RoomPreposition::On
+                    };
+                    room.push(RoomRelation {
+                        element,
+                        preposition,
+                    });
                 }
-                Rel::Middle => room.push(RoomRelation { element: LayoutElement::Middle, preposition: RoomPreposition::On }),
-                Rel::Ceiling => room.push(RoomRelation { element: LayoutElement::Ceiling, preposition: RoomPreposition::On }),
-                Rel::Obj(ObjectPreposition::On, ..) | Rel::Each(ObjectPreposition::On, ..) | Rel::OnSurface => {
+                Rel::Middle => room.push(RoomRelation {
+                    element: LayoutElement::Middle,
+                    preposition: RoomPreposition::On,
+                }),
+                Rel::Ceiling => room.push(RoomRelation {
+                    element: LayoutElement::Ceiling,
+                    preposition: RoomPreposition::On,
+                }),
+                Rel::Obj(ObjectPreposition::On, ..)
+                | Rel::Each(ObjectPreposition::On, ..)
+                | Rel::OnSurface => {
                     if let Some(t) = &d.surface {
                         objects.push(relation(t.clone(), ObjectPreposition::On, true));
                     }
@@ -380,14 +492,22 @@ fn resolve(
                 }
                 Rel::Each(p, cat, adjacent) => {
                     let own = format!("{cat}_{}", d.k);
-                    let t = if out.iter().any(|o| o.id == own) { Some(own) } else { first(&out, cat) };
+                    let t = if out.iter().any(|o| o.id == own) {
+                        Some(own)
+                    } else {
+                        first(&out, cat)
+                    };
                     if let Some(t) = t {
                         objects.push(relation(t, p, adjacent));
                     }
                 }
                 Rel::Flank(cat, adjacent) => {
                     if let Some(t) = first(&out, cat) {
-                        let p = if d.k % 2 == 1 { ObjectPreposition::LeftOf } else { ObjectPreposition::RightOf };
+                        let p = if d.k % 2 == 1 {
+                            ObjectPreposition::LeftOf
+                        } else {
+                            ObjectPreposition::RightOf
+                        };
                         objects.push(relation(t, p, adjacent));
                     }
                 }
@@ -400,19 +520,30 @@ fn resolve(
         }
         // A mounted object always names its wall or the ceiling.
         if c.mount == Mount::Wall && !room.iter().any(|r| r.element.is_wall()) {
-            let w = walls.pick(rng, s.length, false).unwrap_or(LayoutElement::NorthWall);
-            room.push(RoomRelation { element: w, preposition: RoomPreposition::On });
+            let w = walls
+                .pick(rng, s.length, false)
+                .unwrap_or(LayoutElement::NorthWall);
+            room.push(RoomRelation {
+                element: w,
+                preposition: RoomPreposition::On,
+            });
         }
         if c.mount == Mount::Ceiling && !room.iter().any(|r| r.element == LayoutElement::Ceiling) {
-            room.push(RoomRelation { element: LayoutElement::Ceiling, preposition: RoomPreposition::On });
+            room.push(RoomRelation {
+                element: LayoutElement::Ceiling,
+                preposition: RoomPreposition::On,
+            });
         }
         let facing = match d.item.face {
             Face::Free => None,
             Face::Middle => Some(LayoutElement::Middle.name().to_owned()),
-            Face::Away => room.iter().find(|r| r.element.is_wall()).map(|r| match r.preposition {
-                RoomPreposition::On => opposite(r.element).name().to_owned(),
-                RoomPreposition::InTheCorner => LayoutElement::Middle.name().to_owned(),
-            }),
+            Face::Away => room
+                .iter()
+                .find(|r| r.element.is_wall())
+                .map(|r| match r.preposition {
+                    RoomPreposition::On => opposite(r.element).name().to_owned(),
+                    RoomPreposition::InTheCorner => LayoutElement::Middle.name().to_owned(),
+                }),
             Face::Target(cat) => first(&out, cat),
             Face::SameAs(cat) => out
                 .iter()
@@ -446,7 +577,10 @@ mod tests {
 
     #[test]
     fn same_seed_same_room_byte_for_byte() {
-        let cfg = GenConfig { seed: 42, ..GenConfig::default() };
+        let cfg = GenConfig {
+            seed: 42,
+            ..GenConfig::default()
+        };
         for i in 0..20 {
             let a = serde_json::to_string(&generate(&cfg, i)).unwrap();
             let b = serde_json::to_string(&generate(&cfg, i)).unwrap();
@@ -458,21 +592,44 @@ mod tests {
 
     #[test]
     fn rooms_respect_counts_and_reference_only_their_own_objects() {
-        let cfg = GenConfig { seed: 7, min_objects: 4, max_objects: 30 };
+        let cfg = GenConfig {
+            seed: 7,
+            min_objects: 4,
+            max_objects: 30,
+        };
         let mut types = std::collections::HashSet::new();
         for i in 0..200 {
             let room = generate(&cfg, i);
             types.insert(room.id.rsplit_once('_').unwrap().0.to_owned());
-            assert!((4..=30).contains(&room.objects.len()), "{}: {}", room.id, room.objects.len());
+            assert!(
+                (4..=30).contains(&room.objects.len()),
+                "{}: {}",
+                room.id,
+                room.objects.len()
+            );
             for o in &room.objects {
                 for r in &o.placement.objects {
-                    assert!(room.object(&r.target).is_some(), "{}: {} → {}", room.id, o.id, r.target);
+                    assert!(
+                        room.object(&r.target).is_some(),
+                        "{}: {} → {}",
+                        room.id,
+                        o.id,
+                        r.target
+                    );
                 }
                 if let Some(f) = &o.facing {
-                    assert!(LayoutElement::from_name(f).is_some() || room.object(f).is_some(), "{f}");
+                    assert!(
+                        LayoutElement::from_name(f).is_some() || room.object(f).is_some(),
+                        "{f}"
+                    );
                 }
                 assert!(o.size.length > 0.0 && o.size.width > 0.0 && o.size.height > 0.0);
-                assert!(o.size.height < room.size.height, "{}: {} too tall", room.id, o.id);
+                assert!(
+                    o.size.height < room.size.height,
+                    "{}: {} too tall",
+                    room.id,
+                    o.id
+                );
             }
             assert!(!room.description.is_empty());
         }
@@ -481,7 +638,11 @@ mod tests {
 
     #[test]
     fn thirty_object_rooms_can_be_asked_for() {
-        let cfg = GenConfig { seed: 1, min_objects: 30, max_objects: 30 };
+        let cfg = GenConfig {
+            seed: 1,
+            min_objects: 30,
+            max_objects: 30,
+        };
         for i in 0..20 {
             assert_eq!(generate(&cfg, i).objects.len(), 30);
         }
@@ -491,13 +652,30 @@ mod tests {
     fn templates_only_name_catalogue_categories_with_fitting_relations() {
         for t in ROOM_TYPES {
             for item in t.items.iter().chain(t.fillers).chain(generic_fillers()) {
-                let c = category(item.category).unwrap_or_else(|| panic!("{}: {}", t.name, item.category));
+                let c = category(item.category)
+                    .unwrap_or_else(|| panic!("{}: {}", t.name, item.category));
                 let on = item.rels.iter().any(|r| {
-                    matches!(r, Rel::OnSurface | Rel::Obj(ObjectPreposition::On, ..) | Rel::Each(ObjectPreposition::On, ..))
+                    matches!(
+                        r,
+                        Rel::OnSurface
+                            | Rel::Obj(ObjectPreposition::On, ..)
+                            | Rel::Each(ObjectPreposition::On, ..)
+                    )
                 });
-                assert_eq!(on, c.mount == Mount::Tabletop, "{}: {}", t.name, item.category);
+                assert_eq!(
+                    on,
+                    c.mount == Mount::Tabletop,
+                    "{}: {}",
+                    t.name,
+                    item.category
+                );
                 for r in item.rels {
-                    if let Rel::Obj(_, x, _) | Rel::Each(_, x, _) | Rel::Flank(x, _) | Rel::Around(x) | Rel::SameWall(x) = r {
+                    if let Rel::Obj(_, x, _)
+                    | Rel::Each(_, x, _)
+                    | Rel::Flank(x, _)
+                    | Rel::Around(x)
+                    | Rel::SameWall(x) = r
+                    {
                         assert!(CATALOGUE.iter().any(|c| c.name == *x), "{x}");
                     }
                 }
@@ -508,12 +686,25 @@ mod tests {
     #[test]
     fn a_bedroom_reads_like_a_designer_brief() {
         // Find a bedroom with nightstands and check the relations a designer would state.
-        let cfg = GenConfig { seed: 3, min_objects: 8, max_objects: 12 };
-        let room = (0..100).map(|i| generate(&cfg, i)).find(|r| r.id.starts_with("bedroom") && r.object("nightstand_2").is_some()).unwrap();
+        let cfg = GenConfig {
+            seed: 3,
+            min_objects: 8,
+            max_objects: 12,
+        };
+        let room = (0..100)
+            .map(|i| generate(&cfg, i))
+            .find(|r| r.id.starts_with("bedroom") && r.object("nightstand_2").is_some())
+            .unwrap();
         let n1 = room.object("nightstand_1").unwrap();
         let n2 = room.object("nightstand_2").unwrap();
-        assert_eq!(n1.placement.objects[0].preposition, ObjectPreposition::LeftOf);
-        assert_eq!(n2.placement.objects[0].preposition, ObjectPreposition::RightOf);
+        assert_eq!(
+            n1.placement.objects[0].preposition,
+            ObjectPreposition::LeftOf
+        );
+        assert_eq!(
+            n2.placement.objects[0].preposition,
+            ObjectPreposition::RightOf
+        );
         assert!(n1.placement.objects[0].adjacent);
         let bed = room.object("double_bed_1").unwrap();
         let wall = bed.placement.room[0].element;

@@ -31,7 +31,9 @@ impl Rng {
     /// An independent stream for item `index` under `seed` (room `index`, restart `index`, …).
     #[must_use]
     pub fn derive(seed: u64, index: u64) -> Self {
-        Self { state: mix(seed ^ mix(index.wrapping_add(GAMMA))) }
+        Self {
+            state: mix(seed ^ mix(index.wrapping_add(GAMMA))),
+        }
     }
 
     /// The next 64 random bits.
@@ -47,7 +49,11 @@ impl Rng {
 
     /// Uniform in `[lo, hi)`; `lo` when the range is empty.
     pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        if hi <= lo { lo } else { lo + (hi - lo) * self.unit() }
+        if hi <= lo {
+            lo
+        } else {
+            lo + (hi - lo) * self.unit()
+        }
     }
 
     /// Uniform integer in `[0, n)`; 0 when `n` is 0.
@@ -58,7 +64,11 @@ impl Rng {
 
     /// Uniform integer in `[lo, hi]`.
     pub fn between(&mut self, lo: usize, hi: usize) -> usize {
-        if hi <= lo { lo } else { lo + self.below(hi - lo + 1) }
+        if hi <= lo {
+            lo
+        } else {
+            lo + self.below(hi - lo + 1)
+        }
     }
 
     /// True with probability `p`.
@@ -68,7 +78,11 @@ impl Rng {
 
     /// A uniformly chosen element; `None` for an empty slice.
     pub fn choose<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        if items.is_empty() { None } else { items.get(self.below(items.len())) }
+        if items.is_empty() {
+            None
+        } else {
+            items.get(self.below(items.len()))
+        }
     }
 
     /// Fisher–Yates shuffle in place.

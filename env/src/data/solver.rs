@@ -47,7 +47,12 @@ pub struct SolverConfig {
 
 impl Default for SolverConfig {
     fn default() -> Self {
-        Self { seed: 0, restarts: 6, candidates: 80, assess: AssessConfig::default() }
+        Self {
+            seed: 0,
+            restarts: 6,
+            candidates: 80,
+            assess: AssessConfig::default(),
+        }
     }
 }
 
@@ -121,11 +126,19 @@ const SNAP_DEGREES: f64 = 20.0;
 
 fn snap(heading: f64) -> f64 {
     let right = (heading / 90.0).round() * 90.0;
-    if angle_between(heading, right) <= SNAP_DEGREES { normalize(right) } else { heading }
+    if angle_between(heading, right) <= SNAP_DEGREES {
+        normalize(right)
+    } else {
+        heading
+    }
 }
 
 fn wall_of(o: &ObjectSpec) -> Option<(LayoutElement, RoomPreposition)> {
-    o.placement.room.iter().find(|r| r.element.is_wall()).map(|r| (r.element, r.preposition))
+    o.placement
+        .room
+        .iter()
+        .find(|r| r.element.is_wall())
+        .map(|r| (r.element, r.preposition))
 }
 
 fn has_room(o: &ObjectSpec, e: LayoutElement) -> bool {
@@ -180,24 +193,50 @@ impl Attempt<'_> {
     }
 
     /// Pushes the box's back against a wall (and, for corners, against a neighbour too).
-    fn snap_to_wall(&mut self, center: &mut [f64; 3], b: &OrientedBox, wall: LayoutElement, corner: bool) {
+    fn snap_to_wall(
+        &mut self,
+        center: &mut [f64; 3],
+        b: &OrientedBox,
+        wall: LayoutElement,
+        corner: bool,
+    ) {
         let s = self.room.size;
         let [x0, x1, y0, y1] = b.aabb_2d();
         let inset = 0.001;
-        let to_x = |c: &mut [f64; 3], east: bool| c[0] += if east { s.length - inset - x1 } else { inset - x0 };
-        let to_y = |c: &mut [f64; 3], north: bool| c[1] += if north { s.width - inset - y1 } else { inset - y0 };
+        let to_x = |c: &mut [f64; 3], east: bool| {
+            c[0] += if east {
+                s.length - inset - x1
+            } else {
+                inset - x0
+            }
+        };
+        let to_y = |c: &mut [f64; 3], north: bool| {
+            c[1] += if north {
+                s.width - inset - y1
+            } else {
+                inset - y0
+            }
+        };
         match wall {
             LayoutElement::SouthWall | LayoutElement::NorthWall => {
                 to_y(center, wall == LayoutElement::NorthWall);
                 if corner {
-                    let east = if self.rng.chance(0.5) { center[0] > s.length / 2.0 } else { self.rng.chance(0.5) };
+                    let east = if self.rng.chance(0.5) {
+                        center[0] > s.length / 2.0
+                    } else {
+                        self.rng.chance(0.5)
+                    };
                     to_x(center, east);
                 }
             }
             LayoutElement::EastWall | LayoutElement::WestWall => {
                 to_x(center, wall == LayoutElement::EastWall);
                 if corner {
-                    let north = if self.rng.chance(0.5) { center[1] > s.width / 2.0 } else { self.rng.chance(0.5) };
+                    let north = if self.rng.chance(0.5) {
+                        center[1] > s.width / 2.0
+                    } else {
+                        self.rng.chance(0.5)
+                    };
                     to_y(center, north);
                 }
             }
@@ -224,10 +263,22 @@ impl Attempt<'_> {
         let wall = wall_of(o);
         let ceiling = has_room(o, LayoutElement::Ceiling);
         let mounted = !o.on_floor && wall.is_some_and(|(_, p)| p == RoomPreposition::On);
-        let mut support = if mounted || ceiling || is_flat(o) { Support::Fixed } else { Support::Floor };
+        let mut support = if mounted || ceiling || is_flat(o) {
+            Support::Fixed
+        } else {
+            Support::Floor
+        };
         let mut heading = self.rng.below(4) as f64 * 90.0;
-        let mut center = [self.rng.range(0.0, s.length), self.rng.range(0.0, s.width), h / 2.0];
-        let anchor = if anchors.is_empty() || free { None } else { Some(anchors[k % anchors.len()]) };
+        let mut center = [
+            self.rng.range(0.0, s.length),
+            self.rng.range(0.0, s.width),
+            h / 2.0,
+        ];
+        let anchor = if anchors.is_empty() || free {
+            None
+        } else {
+            Some(anchors[k % anchors.len()])
+        };
         let own = |heading: f64| OrientedBox::new([0.0; 3], o.size, heading);
         match anchor {
             Some((ObjectPreposition::On, _, tc, tb, j, th)) => {
@@ -236,11 +287,29 @@ impl Attempt<'_> {
                 let lr = (tb.half[0] - reach(&b, tb.right)).max(0.0);
                 let lf = (tb.half[1] - reach(&b, tb.front)).max(0.0);
                 let (r, f) = (self.rng.range(-lr, lr), self.rng.range(-lf, lf));
-                center = [tc[0] + r * tb.right[0] + f * tb.front[0], tc[1] + r * tb.right[1] + f * tb.front[1], tb.top() + h / 2.0];
+                center = [
+                    tc[0] + r * tb.right[0] + f * tb.front[0],
+                    tc[1] + r * tb.right[1] + f * tb.front[1],
+                    tb.top() + h / 2.0,
+                ];
                 support = Support::On(j);
             }
-            Some((side @ (ObjectPreposition::LeftOf | ObjectPreposition::RightOf | ObjectPreposition::InFront | ObjectPreposition::Behind), adjacent, tc, tb, _, th)) => {
-                let gap = if adjacent { self.rng.range(0.006, 0.03) } else { self.rng.range(0.15, 0.3 + 0.3 * s.length.min(s.width)) };
+            Some((
+                side @ (ObjectPreposition::LeftOf
+                | ObjectPreposition::RightOf
+                | ObjectPreposition::InFront
+                | ObjectPreposition::Behind),
+                adjacent,
+                tc,
+                tb,
+                _,
+                th,
+            )) => {
+                let gap = if adjacent {
+                    self.rng.range(0.006, 0.03)
+                } else {
+                    self.rng.range(0.15, 0.3 + 0.3 * s.length.min(s.width))
+                };
                 heading = th;
                 // Twice: the heading may point at the reference from where the object lands.
                 for _ in 0..2 {
@@ -248,35 +317,67 @@ impl Attempt<'_> {
                     let (rr, rf) = (reach(&b, tb.right), reach(&b, tb.front));
                     let (r, f) = match side {
                         ObjectPreposition::LeftOf | ObjectPreposition::RightOf => {
-                            let sign = if side == ObjectPreposition::LeftOf { -1.0 } else { 1.0 };
+                            let sign = if side == ObjectPreposition::LeftOf {
+                                -1.0
+                            } else {
+                                1.0
+                            };
                             let lf = (tb.half[1] - rf).max(0.0);
-                            let f = if self.rng.chance(0.5) { -lf } else { self.rng.range(-lf, lf) };
+                            let f = if self.rng.chance(0.5) {
+                                -lf
+                            } else {
+                                self.rng.range(-lf, lf)
+                            };
                             (sign * (tb.half[0] + rr + gap), f)
                         }
                         _ => {
-                            let sign = if side == ObjectPreposition::InFront { 1.0 } else { -1.0 };
+                            let sign = if side == ObjectPreposition::InFront {
+                                1.0
+                            } else {
+                                -1.0
+                            };
                             let lr = (tb.half[0] - rr).max(0.0);
                             (self.rng.range(-lr, lr), sign * (tb.half[1] + rf + gap))
                         }
                     };
-                    center = [tc[0] + r * tb.right[0] + f * tb.front[0], tc[1] + r * tb.right[1] + f * tb.front[1], h / 2.0];
+                    center = [
+                        tc[0] + r * tb.right[0] + f * tb.front[0],
+                        tc[1] + r * tb.right[1] + f * tb.front[1],
+                        h / 2.0,
+                    ];
                     heading = self.facing_heading(o, center).unwrap_or(th);
                 }
             }
             Some((ObjectPreposition::Under, _, tc, _, _, th)) => {
                 heading = th;
-                center = [tc[0] + self.rng.range(-0.15, 0.15), tc[1] + self.rng.range(-0.15, 0.15), h / 2.0];
+                center = [
+                    tc[0] + self.rng.range(-0.15, 0.15),
+                    tc[1] + self.rng.range(-0.15, 0.15),
+                    h / 2.0,
+                ];
             }
             Some((_, _, tc, tb, _, th)) => {
                 // Above: over the reference, hung from its wall or the ceiling or free.
                 heading = th;
-                let top = if ceiling { s.height - h / 2.0 } else { tb.top() + self.rng.range(0.1, 0.45) + h / 2.0 };
-                center = [tc[0] + self.rng.range(-0.1, 0.1), tc[1] + self.rng.range(-0.1, 0.1), top];
+                let top = if ceiling {
+                    s.height - h / 2.0
+                } else {
+                    tb.top() + self.rng.range(0.1, 0.45) + h / 2.0
+                };
+                center = [
+                    tc[0] + self.rng.range(-0.1, 0.1),
+                    tc[1] + self.rng.range(-0.1, 0.1),
+                    top,
+                ];
             }
             None => match wall {
                 Some((w, _)) => {
                     heading = away_from(w);
-                    center[2] = if mounted { self.rng.range(1.2, 1.7).min(s.height - h / 2.0 - 0.02) } else { h / 2.0 };
+                    center[2] = if mounted {
+                        self.rng.range(1.2, 1.7).min(s.height - h / 2.0 - 0.02)
+                    } else {
+                        h / 2.0
+                    };
                 }
                 None if has_room(o, LayoutElement::Middle) => {
                     let m = 0.35;
@@ -290,7 +391,10 @@ impl Attempt<'_> {
             center[2] = s.height - h / 2.0 - 0.001;
             support = Support::Fixed;
         }
-        if matches!(anchor, Some((ObjectPreposition::On | ObjectPreposition::Above, ..))) {
+        if matches!(
+            anchor,
+            Some((ObjectPreposition::On | ObjectPreposition::Above, ..))
+        ) {
             // Keep the heading of the reference for things on or above it.
         } else if let Some(f) = self.facing_heading(o, center) {
             heading = f;
@@ -308,13 +412,22 @@ impl Attempt<'_> {
         if let Some((w, p)) = wall {
             if anchor.is_none() || mounted {
                 let placed_box = OrientedBox::new(center, o.size, heading);
-                self.snap_to_wall(&mut center, &placed_box, w, p == RoomPreposition::InTheCorner);
+                self.snap_to_wall(
+                    &mut center,
+                    &placed_box,
+                    w,
+                    p == RoomPreposition::InTheCorner,
+                );
             }
         }
         if mounted {
             center[2] = center[2].clamp(h / 2.0, s.height - h / 2.0 - 0.001);
         }
-        let pose = Pose { id: o.id.clone(), position: center, rotation: heading };
+        let pose = Pose {
+            id: o.id.clone(),
+            position: center,
+            rotation: heading,
+        };
         (pose, OrientedBox::new(center, o.size, heading), support)
     }
 
@@ -322,7 +435,10 @@ impl Attempt<'_> {
     fn clash(&self, i: usize, b: &OrientedBox) -> f64 {
         let s = self.room.size;
         let [x0, x1, y0, y1] = b.aabb_2d();
-        let outside = (-x0).max(0.0) + (x1 - s.length).max(0.0) + (-y0).max(0.0) + (y1 - s.width).max(0.0)
+        let outside = (-x0).max(0.0)
+            + (x1 - s.length).max(0.0)
+            + (-y0).max(0.0)
+            + (y1 - s.width).max(0.0)
             + (-b.bottom()).max(0.0)
             + (b.top() - s.height).max(0.0);
         let flat = is_flat(&self.room.objects[i]);
@@ -351,7 +467,11 @@ impl Attempt<'_> {
             let other = &self.room.objects[j];
             let related = other.placement.objects.iter().any(|r| &r.target == id)
                 || other.facing.as_deref() == Some(id)
-                || self.room.objects[i].placement.objects.iter().any(|r| r.target == other.id)
+                || self.room.objects[i]
+                    .placement
+                    .objects
+                    .iter()
+                    .any(|r| r.target == other.id)
                 || self.room.objects[i].facing.as_deref() == Some(other.id.as_str());
             if related {
                 poses.push(q.clone());
@@ -360,7 +480,9 @@ impl Attempt<'_> {
         let layout = Layout { poses };
         let scene = Scene::new(self.room, &layout, &[]);
         let results = evaluate(&scene, &self.tol);
-        let involved = results.iter().filter(|r| (&r.subject == id || &r.object == id) && r.error.is_some());
+        let involved = results
+            .iter()
+            .filter(|r| (&r.subject == id || &r.object == id) && r.error.is_some());
         involved.fold((0, 0), |(ok, n), r| (ok + usize::from(r.satisfied), n + 1))
     }
 
@@ -405,7 +527,9 @@ impl Attempt<'_> {
     /// Lifts furniture standing on flat objects onto them, and what rests on it with it.
     fn lift(&mut self, order: &[usize]) {
         for &i in order {
-            let Some((pose, b, support)) = self.placed[i].clone() else { continue };
+            let Some((pose, b, support)) = self.placed[i].clone() else {
+                continue;
+            };
             let base = match support {
                 Support::Floor => self
                     .placed
@@ -437,7 +561,12 @@ fn order(room: &Room) -> Vec<usize> {
         .objects
         .iter()
         .map(|o| {
-            let mut d: Vec<usize> = o.placement.objects.iter().filter_map(|r| room.object_index(&r.target)).collect();
+            let mut d: Vec<usize> = o
+                .placement
+                .objects
+                .iter()
+                .filter_map(|r| room.object_index(&r.target))
+                .collect();
             if let Some(j) = o.facing.as_deref().and_then(|f| room.object_index(f)) {
                 d.push(j);
             }
@@ -458,7 +587,9 @@ fn order(room: &Room) -> Vec<usize> {
 }
 
 fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Lays out a room (see the module documentation).
@@ -481,7 +612,9 @@ pub fn solve(room: &Room, cfg: &SolverConfig) -> Solution {
             a.place(i, cfg.candidates);
         }
         a.lift(&order);
-        let layout = Layout { poses: a.placed.into_iter().flatten().map(|(p, ..)| p).collect() };
+        let layout = Layout {
+            poses: a.placed.into_iter().flatten().map(|(p, ..)| p).collect(),
+        };
         let scene = Scene::new(room, &layout, &[]);
         let relations = evaluate(&scene, &cfg.assess.relations);
         let satisfied = relations.iter().filter(|r| r.satisfied).count();
@@ -497,7 +630,12 @@ pub fn solve(room: &Room, cfg: &SolverConfig) -> Solution {
     let layout = best.map(|(_, l)| l).unwrap_or_default();
     let assessment = assess_layout(room, &layout, &[], &cfg.assess);
     let valid = assessment.valid_scene && assessment.unsupported.is_empty();
-    Solution { layout, valid, assessment, attempts }
+    Solution {
+        layout,
+        valid,
+        assessment,
+        attempts,
+    }
 }
 
 #[cfg(test)]
@@ -507,7 +645,11 @@ mod tests {
 
     #[test]
     fn generated_rooms_solve_validly_and_repeatably() {
-        let cfg = GenConfig { seed: 11, min_objects: 4, max_objects: 12 };
+        let cfg = GenConfig {
+            seed: 11,
+            min_objects: 4,
+            max_objects: 12,
+        };
         let solver = SolverConfig::default();
         let mut valid = 0;
         for i in 0..12 {
@@ -517,7 +659,13 @@ mod tests {
             assert_eq!(a.layout, b.layout, "{}", room.id);
             assert_eq!(a.layout.poses.len(), room.objects.len());
             if !a.valid {
-                eprintln!("{} {:?} {:?} {:?}", room.id, a.assessment.collisions, a.assessment.out_of_bounds, a.assessment.unsupported);
+                eprintln!(
+                    "{} {:?} {:?} {:?}",
+                    room.id,
+                    a.assessment.collisions,
+                    a.assessment.out_of_bounds,
+                    a.assessment.unsupported
+                );
             }
             valid += usize::from(a.valid);
         }
@@ -549,11 +697,19 @@ mod tests {
         }))
         .unwrap();
         let s = solve(&room, &SolverConfig::default());
-        assert!(s.valid, "{:?} {:?} {:?}", s.assessment.collisions, s.assessment.out_of_bounds, s.assessment.unsupported);
+        assert!(
+            s.valid,
+            "{:?} {:?} {:?}",
+            s.assessment.collisions, s.assessment.out_of_bounds, s.assessment.unsupported
+        );
         assert!(s.unsatisfied().is_empty(), "{:?}", s.unsatisfied());
         // The bed stands on the rug.
         let bed = s.layout.pose("double_bed_1").unwrap();
-        assert!((bed.position[2] - (0.015 + 0.5)).abs() < 1e-9, "{:?}", bed.position);
+        assert!(
+            (bed.position[2] - (0.015 + 0.5)).abs() < 1e-9,
+            "{:?}",
+            bed.position
+        );
     }
 
     #[test]

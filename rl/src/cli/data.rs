@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ParallelProgressIterator, ProgressBar, ProgressStyle};
 use metaspatial_env::data::baseline::{answer_text, metrics, random_layout, table};
-use metaspatial_env::data::dataset::{Dataset, GeneratorInfo, Manifest, ReferenceLayout, Split, summary, write_atomic};
+use metaspatial_env::data::dataset::{
+    Dataset, GeneratorInfo, Manifest, ReferenceLayout, Split, summary, write_atomic,
+};
 use metaspatial_env::data::generate::{GENERATOR_VERSION, GenConfig, generate};
 use metaspatial_env::data::rng::Rng;
 use metaspatial_env::data::solver::{SolverConfig, solve};
@@ -118,11 +120,21 @@ fn split_arg(name: &str) -> anyhow::Result<Split> {
 /// Runs a `data` subcommand.
 pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
-        DataCommand::Gen { rooms, seed, min_objects, max_objects, out } => {
+        DataCommand::Gen {
+            rooms,
+            seed,
+            min_objects,
+            max_objects,
+            out,
+        } => {
             if *min_objects == 0 || min_objects > max_objects {
                 bail!("--min-objects must be at least 1 and at most --max-objects");
             }
-            let cfg = GenConfig { seed: *seed, min_objects: *min_objects, max_objects: *max_objects };
+            let cfg = GenConfig {
+                seed: *seed,
+                min_objects: *min_objects,
+                max_objects: *max_objects,
+            };
             let generated: Vec<Room> = (0..*rooms)
                 .into_par_iter()
                 .progress_with(bar(*rooms as usize, "generate"))
@@ -136,7 +148,10 @@ pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
             };
             let mut data = Dataset::new(Manifest::new("procedural", Some(info)));
             for (i, room) in generated.into_iter().enumerate() {
-                data.rooms.entry(Split::for_index(i as u64)).or_default().push(room);
+                data.rooms
+                    .entry(Split::for_index(i as u64))
+                    .or_default()
+                    .push(room);
             }
             data.write(out)?;
             print!("{}", summary(&data.manifest));
@@ -147,8 +162,17 @@ pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
             print!("{}", stats(&data));
             Ok(ExitCode::SUCCESS)
         }
-        DataCommand::Solve { dir, restarts, candidates } => solve_all(dir, *restarts, *candidates),
-        DataCommand::Import { from, source, out, split } => {
+        DataCommand::Solve {
+            dir,
+            restarts,
+            candidates,
+        } => solve_all(dir, *restarts, *candidates),
+        DataCommand::Import {
+            from,
+            source,
+            out,
+            split,
+        } => {
             let split = split_arg(split)?;
             let rows = match from {
                 Source::Metaspatial => read_metaspatial(source)?,
@@ -156,7 +180,12 @@ pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
             };
             import(rows, *from, out, split)
         }
-        DataCommand::Baseline { dir, split, json, seed } => baseline(dir, split_arg(split)?, json.as_deref(), *seed),
+        DataCommand::Baseline {
+            dir,
+            split,
+            json,
+            seed,
+        } => baseline(dir, split_arg(split)?, json.as_deref(), *seed),
     }
 }
 
@@ -168,27 +197,40 @@ fn import(rows: Vec<Imported>, from: Source, out: &Path, split: Split) -> anyhow
     let mut data = if out.join("manifest.json").exists() {
         let data = Dataset::open(out)?;
         if data.manifest.source != source {
-            bail!("{}: holds `{}` rooms, not `{source}` ones", out.display(), data.manifest.source);
+            bail!(
+                "{}: holds `{}` rooms, not `{source}` ones",
+                out.display(),
+                data.manifest.source
+            );
         }
         data
     } else {
         Dataset::new(Manifest::new(source, None))
     };
     for other in Split::ALL.into_iter().filter(|&s| s != split) {
-        if let Some(r) = rows.iter().find(|r| data.split(other).iter().any(|o| o.room.id == r.room.id)) {
-            bail!("room `{}` is already in the {} split: splits must be disjoint", r.room.id, other.name());
+        if let Some(r) = rows
+            .iter()
+            .find(|r| data.split(other).iter().any(|o| o.id == r.room.id))
+        {
+            bail!(
+                "room `{}` is already in the {} split: splits must be disjoint",
+                r.room.id,
+                other.name()
+            );
         }
     }
     let images_dir = out.join("images");
     let mut images = 0;
     for row in &rows {
         if let Some(png) = &row.image {
-            std::fs::create_dir_all(&images_dir).with_context(|| format!("{}: cannot create", images_dir.display()))?;
+            std::fs::create_dir_all(&images_dir)
+                .with_context(|| format!("{}: cannot create", images_dir.display()))?;
             write_atomic(&images_dir.join(format!("{}.png", row.room.id)), png)?;
             images += 1;
         }
     }
-    data.rooms.insert(split, rows.into_iter().map(|r| r.room).collect());
+    data.rooms
+        .insert(split, rows.into_iter().map(|r| r.room).collect());
     data.layouts.remove(&split);
     data.manifest.splits.entry(split).or_default().images = images;
     let _ = std::fs::remove_file(split.layouts_path(out));
@@ -210,11 +252,15 @@ fn stats(data: &Dataset) -> String {
         counts.push(r.objects.len());
         for o in &r.objects {
             for x in &o.placement.room {
-                *relations.entry(format!("{} {}", x.preposition.name(), x.element.name())).or_default() += 1;
+                *relations
+                    .entry(format!("{} {}", x.preposition.name(), x.element.name()))
+                    .or_default() += 1;
             }
             for x in &o.placement.objects {
                 let adj = if x.adjacent { " (adjacent)" } else { "" };
-                *relations.entry(format!("{} <object>{adj}", x.preposition.name())).or_default() += 1;
+                *relations
+                    .entry(format!("{} <object>{adj}", x.preposition.name()))
+                    .or_default() += 1;
             }
             if o.facing.is_some() {
                 *relations.entry("facing".to_owned()).or_default() += 1;
@@ -228,14 +274,22 @@ fn stats(data: &Dataset) -> String {
     }
     if let (Some(min), Some(max)) = (counts.first(), counts.last()) {
         let mean = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
-        let _ = writeln!(out, "\nobjects per room: min {min}, median {}, mean {mean:.1}, max {max}", counts[counts.len() / 2]);
+        let _ = writeln!(
+            out,
+            "\nobjects per room: min {min}, median {}, mean {mean:.1}, max {max}",
+            counts[counts.len() / 2]
+        );
     }
     let total: usize = relations.values().sum();
     let _ = writeln!(out, "\nrelation mix ({total} relations)");
     let mut mix: Vec<_> = relations.into_iter().collect();
     mix.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for (name, n) in mix {
-        let _ = writeln!(out, "  {name:<32} {n:>7} {:>6.1} %", 100.0 * n as f64 / total.max(1) as f64);
+        let _ = writeln!(
+            out,
+            "  {name:<32} {n:>7} {:>6.1} %",
+            100.0 * n as f64 / total.max(1) as f64
+        );
     }
     out
 }
@@ -250,8 +304,15 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn solve_all(dir: &Path, restarts: usize, candidates: usize) -> anyhow::Result<ExitCode> {
     let mut data = Dataset::open(dir)?;
-    let cfg = SolverConfig { restarts, candidates, ..SolverConfig::default() };
-    let all: Vec<(Split, &Room)> = Split::ALL.iter().flat_map(|&s| data.split(s).iter().map(move |r| (s, r))).collect();
+    let cfg = SolverConfig {
+        restarts,
+        candidates,
+        ..SolverConfig::default()
+    };
+    let all: Vec<(Split, &Room)> = Split::ALL
+        .iter()
+        .flat_map(|&s| data.split(s).iter().map(move |r| (s, r)))
+        .collect();
     let results: Vec<(Split, ReferenceLayout, f64, usize)> = all
         .par_iter()
         .progress_with(bar(all.len(), "solve"))
@@ -272,13 +333,28 @@ fn solve_all(dir: &Path, restarts: usize, candidates: usize) -> anyhow::Result<E
         })
         .collect();
     let valid = results.iter().filter(|r| r.1.valid).count();
-    let (ok, n) = results.iter().fold((0, 0), |(a, b), r| (a + r.1.relations_satisfied, b + r.1.relations_total));
-    let all_relations = results.iter().filter(|r| r.1.valid && r.1.unsatisfied.is_empty()).count();
-    println!("solved {valid}/{} rooms validly ({:.1} %)", results.len(), 100.0 * valid as f64 / results.len().max(1) as f64);
+    let (ok, n) = results.iter().fold((0, 0), |(a, b), r| {
+        (a + r.1.relations_satisfied, b + r.1.relations_total)
+    });
+    let all_relations = results
+        .iter()
+        .filter(|r| r.1.valid && r.1.unsatisfied.is_empty())
+        .count();
+    println!(
+        "solved {valid}/{} rooms validly ({:.1} %)",
+        results.len(),
+        100.0 * valid as f64 / results.len().max(1) as f64
+    );
     println!("rooms valid with every relation satisfied: {all_relations}");
-    println!("relations satisfied: {ok}/{n} ({:.1} %)", 100.0 * ok as f64 / n.max(1) as f64);
+    println!(
+        "relations satisfied: {ok}/{n} ({:.1} %)",
+        100.0 * ok as f64 / n.max(1) as f64
+    );
     for (lo, hi) in [(1, 9), (10, 10), (11, 29), (30, 30)] {
-        let group: Vec<&(Split, ReferenceLayout, f64, usize)> = results.iter().filter(|r| (lo..=hi).contains(&r.3)).collect();
+        let group: Vec<&(Split, ReferenceLayout, f64, usize)> = results
+            .iter()
+            .filter(|r| (lo..=hi).contains(&r.3))
+            .collect();
         if group.is_empty() {
             continue;
         }
@@ -310,17 +386,30 @@ fn baseline(dir: &Path, split: Split, json: Option<&Path>, seed: u64) -> anyhow:
         .par_iter()
         .enumerate()
         .progress_with(bar(rooms.len(), "random"))
-        .map(|(i, r)| assess(r, &answer_text(&random_layout(r, &mut Rng::derive(seed, i as u64))), &cfg))
+        .map(|(i, r)| {
+            assess(
+                r,
+                &answer_text(&random_layout(r, &mut Rng::derive(seed, i as u64))),
+                &cfg,
+            )
+        })
         .collect();
-    let known: BTreeMap<&str, &ReferenceLayout> =
-        data.layouts.get(&split).into_iter().flatten().map(|l| (l.room.as_str(), l)).collect();
+    let known: BTreeMap<&str, &ReferenceLayout> = data
+        .layouts
+        .get(&split)
+        .into_iter()
+        .flatten()
+        .map(|l| (l.room.as_str(), l))
+        .collect();
     let solver = SolverConfig::default();
     let solved: Vec<_> = rooms
         .par_iter()
         .progress_with(bar(rooms.len(), "solver"))
         .map(|r| {
             // Stored reference layouts are used as they are; missing ones are solved now.
-            let layout = known.get(r.id.as_str()).map_or_else(|| solve(r, &solver).layout, |l| l.layout());
+            let layout = known
+                .get(r.id.as_str())
+                .map_or_else(|| solve(r, &solver).layout, |l| l.layout());
             assess(r, &answer_text(&layout), &cfg)
         })
         .collect();

@@ -44,7 +44,11 @@ pub fn run(_args: &DoctorArgs) -> anyhow::Result<ExitCode> {
             adapter.name,
             adapter.backend,
             adapter.device_type,
-            if adapter.driver.is_empty() { String::new() } else { format!(", {}", adapter.driver) }
+            if adapter.driver.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", adapter.driver)
+            }
         );
     }
     match probe::test_frame() {
@@ -87,8 +91,14 @@ fn print_torch(torch: &TorchReport) {
         .library
         .as_ref()
         .and_then(|lib| lib.parent())
-        .map_or_else(|| "location unknown".to_owned(), |dir| dir.display().to_string());
-    println!("{:<11}{} ({location}), {} threads", "libtorch", torch.version, torch.threads);
+        .map_or_else(
+            || "location unknown".to_owned(),
+            |dir| dir.display().to_string(),
+        );
+    println!(
+        "{:<11}{} ({location}), {} threads",
+        "libtorch", torch.version, torch.threads
+    );
     match &torch.cuda {
         Some(cuda) => {
             println!(

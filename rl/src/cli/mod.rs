@@ -1,11 +1,12 @@
 //! Command-line interface: argument parsing, logging set-up and dispatch to one module per
 //! subcommand.
 
+mod data;
 mod doctor;
-mod score;
 mod generate;
-mod reward;
 mod render;
+mod reward;
+mod score;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,8 @@ struct Verbosity {
 enum Command {
     /// Check the machine: libtorch, CUDA, wgpu adapters and a headless test frame.
     Doctor(doctor::DoctorArgs),
+    /// Datasets: generate rooms, solve them, import MetaSpatial / IDesign data, baselines.
+    Data(data::DataArgs),
     /// Assess one model response against one room (collisions, bounds, support, relations).
     Score(score::ScoreArgs),
     /// Print a checkpoint's response to a room's first-turn prompt or to a prompt file.
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
     init_logging(&cli.verbosity);
     let result = match cli.command {
         Command::Doctor(args) => doctor::run(&args),
+        Command::Data(args) => data::run(&args),
         Command::Score(args) => score::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Reward(args) => reward::run(&args),

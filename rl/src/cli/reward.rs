@@ -85,9 +85,13 @@ pub fn run(args: &RewardArgs) -> anyhow::Result<ExitCode> {
 fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
     let name = &args.name;
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !valid {
-        bail!("reward name `{name}`: use lower-case letters, digits and `_`, starting with a letter");
+        bail!(
+            "reward name `{name}`: use lower-case letters, digits and `_`, starting with a letter"
+        );
     }
     let root = args.dir.join(name);
     if root.exists() {
@@ -95,28 +99,44 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
     }
     let files: Vec<(PathBuf, String)> = match args.lang {
         Lang::Python => vec![
-            (format!("{name}.py").into(), PYTHON_PLUGIN.replace("NAME", name)),
-            (format!("test_{name}.py").into(), PYTHON_TEST.replace("NAME", name)),
+            (
+                format!("{name}.py").into(),
+                PYTHON_PLUGIN.replace("NAME", name),
+            ),
+            (
+                format!("test_{name}.py").into(),
+                PYTHON_TEST.replace("NAME", name),
+            ),
             ("rewards.ron".into(), PYTHON_CONFIG.replace("NAME", name)),
         ],
         Lang::Rust => {
             let dependency = match &args.rewards_path {
                 Some(p) => {
-                    let p = std::fs::canonicalize(p).with_context(|| format!("--rewards-path {}", p.display()))?;
+                    let p = std::fs::canonicalize(p)
+                        .with_context(|| format!("--rewards-path {}", p.display()))?;
                     format!("{{ path = {:?} }}", p.display().to_string())
                 }
                 None => "{ git = \"https://github.com/metaspatial-rl/metaspatial-rl\" }".to_owned(),
             };
             vec![
-                ("Cargo.toml".into(), RUST_CARGO.replace("NAME", name).replace("DEPENDENCY", &dependency)),
-                ("src/lib.rs".into(), RUST_LIB.replace("NAME", name).replace("TYPE", &camel(name))),
+                (
+                    "Cargo.toml".into(),
+                    RUST_CARGO
+                        .replace("NAME", name)
+                        .replace("DEPENDENCY", &dependency),
+                ),
+                (
+                    "src/lib.rs".into(),
+                    RUST_LIB.replace("NAME", name).replace("TYPE", &camel(name)),
+                ),
             ]
         }
     };
     for (path, text) in &files {
         let path = root.join(path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         println!("created {}", path.display());
@@ -140,7 +160,9 @@ fn camel(name: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let mut c = p.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -156,49 +178,83 @@ fn files_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     Ok(files)
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Pairs responses with rooms: one room for every response, or rooms matched by file stem.
 fn cases(room: &Path, response: &Path) -> anyhow::Result<Vec<Case>> {
-    let responses = if response.is_dir() { files_in(response)? } else { vec![response.to_path_buf()] };
+    let responses = if response.is_dir() {
+        files_in(response)?
+    } else {
+        vec![response.to_path_buf()]
+    };
     if !room.is_dir() {
-        return Ok(responses.into_iter().map(|r| Case { room: room.to_path_buf(), response: r }).collect());
+        return Ok(responses
+            .into_iter()
+            .map(|r| Case {
+                room: room.to_path_buf(),
+                response: r,
+            })
+            .collect());
     }
-    let rooms: BTreeMap<String, PathBuf> = files_in(room)?.into_iter().map(|p| (stem(&p), p)).collect();
+    let rooms: BTreeMap<String, PathBuf> =
+        files_in(room)?.into_iter().map(|p| (stem(&p), p)).collect();
     responses
         .into_iter()
         .map(|r| {
-            let room = rooms
-                .get(&stem(&r))
-                .with_context(|| format!("{}: no room named `{}` in {}", r.display(), stem(&r), room.display()))?;
-            Ok(Case { room: room.clone(), response: r })
+            let room = rooms.get(&stem(&r)).with_context(|| {
+                format!(
+                    "{}: no room named `{}` in {}",
+                    r.display(),
+                    stem(&r),
+                    room.display()
+                )
+            })?;
+            Ok(Case {
+                room: room.clone(),
+                response: r,
+            })
         })
         .collect()
 }
 
 fn load_room(path: &Path) -> anyhow::Result<Room> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(metaspatial_env::load_room(&text, &path.display().to_string())?)
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(metaspatial_env::load_room(
+        &text,
+        &path.display().to_string(),
+    )?)
 }
 
 fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let set = RewardSet::from_file(&args.config, &Registry::with_builtins())?;
     let cases = cases(&args.room, &args.response)?;
-    let mut renderer = if args.render { Some(Renderer::new().context("starting the renderer for --render")?) } else { None };
+    let mut renderer = if args.render {
+        Some(Renderer::new().context("starting the renderer for --render")?)
+    } else {
+        None
+    };
     let mut reports = Vec::new();
     let mut failed = false;
     for case in &cases {
         let room = load_room(&case.room)?;
-        let response =
-            std::fs::read_to_string(&case.response).with_context(|| format!("reading {}", case.response.display()))?;
+        let response = std::fs::read_to_string(&case.response)
+            .with_context(|| format!("reading {}", case.response.display()))?;
         let prepared = Prepared::new(&room, &response, &AssessConfig::default());
         let views = match &mut renderer {
             Some(r) => render(r, &room, &prepared)?,
@@ -226,29 +282,61 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             print!("{}", table(&c.room, &c.response, s));
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-fn render(renderer: &mut Renderer, room: &Room, prepared: &Prepared) -> anyhow::Result<Vec<RenderedView>> {
+fn render(
+    renderer: &mut Renderer,
+    room: &Room,
+    prepared: &Prepared,
+) -> anyhow::Result<Vec<RenderedView>> {
     let scene = Scene::new(room, &prepared.assessment.layout)?;
-    let options = RenderOptions { view: View::Perspective(Corner::SouthWest), ..RenderOptions::default() };
+    let options = RenderOptions {
+        view: View::Perspective(Corner::SouthWest),
+        ..RenderOptions::default()
+    };
     let frame = renderer.render(&scene, &options)?;
-    let visibility = renderer.visibility(std::slice::from_ref(&scene), &options)?.pop();
-    Ok(vec![RenderedView { name: "perspective".into(), frame, visibility, path: None }])
+    let visibility = renderer
+        .visibility(std::slice::from_ref(&scene), &options)?
+        .pop();
+    Ok(vec![RenderedView {
+        name: "perspective".into(),
+        frame,
+        visibility,
+        path: None,
+    }])
 }
 
 /// One response's components as a table.
 fn table(room: &Path, response: &Path, s: &Scored) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} · {} · total {:.4}", response.display(), room.display(), s.total);
-    let _ = writeln!(out, "  {:<20} {:<17} {:>7} {:>9} {:>9}  note", "component", "reward", "weight", "value", "weighted");
+    let _ = writeln!(
+        out,
+        "{} · {} · total {:.4}",
+        response.display(),
+        room.display(),
+        s.total
+    );
+    let _ = writeln!(
+        out,
+        "  {:<20} {:<17} {:>7} {:>9} {:>9}  note",
+        "component", "reward", "weight", "value", "weighted"
+    );
     for c in &s.components {
         let note = match (&c.failed, &c.note) {
             (Some(f), _) => format!("FAILED (fallback): {f}"),
             (None, Some(n)) => n.clone(),
             (None, None) => String::new(),
         };
-        let _ = writeln!(out, "  {:<20} {:<17} {:>7.3} {:>9.4} {:>9.4}  {note}", c.name, c.reward, c.weight, c.value, c.weighted);
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<17} {:>7.3} {:>9.4} {:>9.4}  {note}",
+            c.name, c.reward, c.weight, c.value, c.weighted
+        );
         for (k, v) in &c.components {
             let _ = writeln!(out, "  {:<20} {:>35.4}", format!("  {k}"), v);
         }
