@@ -1,10 +1,10 @@
 //! Group-relative policy optimisation: advantages over a group of G samples of one room, and
 //! the clipped policy loss with a KL penalty to the reference policy.
 //!
-//! References: Shao et al. 2024, "DeepSeekMath" (GRPO); Yu et al. 2025, "DAPO" (asymmetric
+//! References: Shao et al. 2024, "`DeepSeekMath`" (GRPO); Yu et al. 2025, "DAPO" (asymmetric
 //! clipping, token-level aggregation); Liu et al. 2025, "Understanding R1-Zero-Like Training"
 //! (Dr. GRPO: no std scaling, constant divisor); Schulman 2020, "Approximating KL divergence"
-//! (k1, k2, k3); MetaSpatial (discounted multi-turn returns, γ = 0.9).
+//! (k1, k2, k3); `MetaSpatial` (discounted multi-turn returns, γ = 0.9).
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -18,10 +18,10 @@ pub enum AdvantageMode {
     /// The final turn's reward, normalised across the G trajectories of a room; every turn of
     /// a trajectory gets its trajectory's advantage.
     Outcome,
-    /// MetaSpatial's discounted mean over turns, `Σ γ^i r_i / Σ γ^i`, normalised across the
+    /// `MetaSpatial`'s discounted mean over turns, `Σ γ^i r_i / Σ γ^i`, normalised across the
     /// group; every turn of a trajectory gets its trajectory's advantage.
     Discounted {
-        /// Discount per turn (MetaSpatial uses 0.9).
+        /// Discount per turn (`MetaSpatial` uses 0.9).
         gamma: f64,
     },
     /// Turn t's reward normalised across the trajectories of the group that reached turn t.
@@ -132,7 +132,7 @@ fn normalise(values: &[f64], scale_by_std: bool) -> (Vec<f64>, bool) {
     )
 }
 
-/// Estimator of KL(π ‖ π_ref) per token, from log-probabilities of the sampled tokens.
+/// Estimator of KL(π ‖ `π_ref`) per token, from log-probabilities of the sampled tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KlEstimator {
     /// `log π − log π_ref`: unbiased, high variance, can be negative.
@@ -145,7 +145,6 @@ pub enum KlEstimator {
 
 impl KlEstimator {
     /// Per-token estimate; both inputs have the same shape.
-    #[must_use]
     pub fn estimate(self, logp: &Tensor, ref_logp: &Tensor) -> Tensor {
         let log_ratio = logp - ref_logp;
         match self {
@@ -179,7 +178,6 @@ impl LossAggregation {
     ///
     /// Sequences with no unmasked token (fully masked, e.g. truncated) count as contributing
     /// nothing; they still count in the sequence mean so that masking does not re-weight others.
-    #[must_use]
     pub fn reduce(self, values: &Tensor, mask: &Tensor) -> Tensor {
         let masked = values * mask;
         match self {
@@ -266,14 +264,14 @@ pub fn policy_loss(inputs: &LossInputs<'_>, config: &LossConfig) -> PolicyLoss {
         let estimate = config.kl_estimator.estimate(inputs.logp, ref_logp);
         kl = token_mean(&estimate);
         if config.kl_coef != 0.0 {
-            loss = loss + config.aggregation.reduce(&estimate, mask) * config.kl_coef;
+            loss += config.aggregation.reduce(&estimate, mask) * config.kl_coef;
         }
     }
     let mut entropy = 0.0;
     if let Some(per_token) = inputs.entropy {
         entropy = token_mean(per_token);
         if config.entropy_coef != 0.0 {
-            loss = loss - config.aggregation.reduce(per_token, mask) * config.entropy_coef;
+            loss -= config.aggregation.reduce(per_token, mask) * config.entropy_coef;
         }
     }
     PolicyLoss {
@@ -286,6 +284,7 @@ pub fn policy_loss(inputs: &LossInputs<'_>, config: &LossConfig) -> PolicyLoss {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // the asserted values are exact
 mod tests {
     use super::*;
 
@@ -386,11 +385,11 @@ mod tests {
         assert!(close(v(LossAggregation::TokenMean), 10.0 / 4.0));
         assert!(close(
             v(LossAggregation::SeqMeanTokenMean),
-            (2.0 + 4.0) / 2.0
+            f64::midpoint(2.0, 4.0)
         ));
         assert!(close(
             v(LossAggregation::SeqMeanTokenSum { divisor: 3.0 }),
-            (6.0 / 3.0 + 4.0 / 3.0) / 2.0
+            f64::midpoint(6.0 / 3.0, 4.0 / 3.0)
         ));
     }
 

@@ -1,7 +1,7 @@
-//! Importing rooms from MetaSpatial's Hugging Face dataset (parquet) and from folders of IDesign
+//! Importing rooms from `MetaSpatial`'s Hugging Face dataset (parquet) and from folders of `IDesign`
 //! scene-graph JSON files.
 //!
-//! MetaSpatial's rows have three columns: `problem` (the prompt; its tail is the scene graph,
+//! `MetaSpatial`'s rows have three columns: `problem` (the prompt; its tail is the scene graph,
 //! `json.dumps(room, indent=2)` with positions removed), `answer` (a JSON string with
 //! `room_name`, `user_preference` and `size_of_room`) and `images` (a list of
 //! `struct<bytes: binary, path: string>`, the PNG of the empty room). Each row becomes one of
@@ -28,8 +28,9 @@ pub struct Imported {
     pub image: Option<Vec<u8>>,
 }
 
-/// The scene graph at the tail of a MetaSpatial prompt: the earliest `[` from which the rest of
+/// The scene graph at the tail of a `MetaSpatial` prompt: the earliest `[` from which the rest of
 /// the text is exactly one JSON list.
+#[must_use]
 pub fn scene_graph_of(problem: &str) -> Option<Value> {
     problem
         .char_indices()
@@ -89,7 +90,7 @@ fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> anyhow::Result
         .ok_or_else(|| anyhow!("{}: no column `{name}`", path.display()))
 }
 
-/// Reads every row of a MetaSpatial parquet file.
+/// Reads every row of a `MetaSpatial` parquet file.
 pub fn read_metaspatial(path: &Path) -> anyhow::Result<Vec<Imported>> {
     let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -160,6 +161,7 @@ pub fn read_idesign(dir: &Path) -> anyhow::Result<Vec<Imported>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // the asserted values are exact
 mod tests {
     use std::sync::Arc;
 

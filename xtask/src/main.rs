@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// The PyTorch version tch 0.24 is built for.
+/// The `PyTorch` version tch 0.24 is built for.
 const TORCH_VERSION: &str = "2.11.0";
 
 const USAGE: &str = "\
@@ -60,7 +60,7 @@ fn setup(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates `.venv` and installs the PyPI torch wheel unless that exact version is there.
+/// Creates `.venv` and installs the `PyPI` torch wheel unless that exact version is there.
 fn ensure_torch(venv: &Path) -> Result<()> {
     let python = venv.join("bin/python");
     if !python.exists() {
@@ -150,7 +150,7 @@ fn ensure_vulkan() -> Result<()> {
     let has_driver = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
         .iter()
         .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flat_map(|entries| entries.flatten())
+        .flat_map(std::iter::Iterator::flatten)
         .any(|entry| entry.path().extension().is_some_and(|e| e == "json"));
     if has_loader && has_driver {
         return Ok(());

@@ -181,7 +181,7 @@ pub fn table(columns: &[(&str, &Metrics)]) -> String {
         let _ = write!(out, "{name:>12}");
     }
     out.push('\n');
-    let rows: [(&str, fn(&Metrics) -> Option<f64>); 14] = [
+    let rows: [MetricRow; 14] = [
         ("rooms", |m| Some(m.rooms as f64)),
         ("format-valid rate", |m| Some(m.format_valid_rate)),
         ("per-object collision rate", |m| {
@@ -227,7 +227,11 @@ pub fn table(columns: &[(&str, &Metrics)]) -> String {
     out
 }
 
+/// A table row: its label and how to read its value from the metrics.
+type MetricRow = (&'static str, fn(&Metrics) -> Option<f64>);
+
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // the asserted values are exact
 mod tests {
     use super::*;
     use crate::assessment::{AssessConfig, assess};

@@ -368,12 +368,13 @@ pub fn check_room(room: &Room) -> Result<(), String> {
                 ));
             }
         }
-        if let Some(f) = &o.facing {
-            if LayoutElement::from_name(f).is_none() && !ids.contains(f.as_str()) {
-                return Err(format!(
-                    "{at}: field `facing`: `{f}` is neither a layout element nor an object"
-                ));
-            }
+        if let Some(f) = &o.facing
+            && LayoutElement::from_name(f).is_none()
+            && !ids.contains(f.as_str())
+        {
+            return Err(format!(
+                "{at}: field `facing`: `{f}` is neither a layout element nor an object"
+            ));
         }
     }
     Ok(())
@@ -437,7 +438,7 @@ fn locate_object_error(o: &Value) -> Option<String> {
     if !o.is_object() {
         return Some("expected a JSON object".into());
     }
-    let fields: [(&str, bool, &dyn Fn(&Value) -> Option<String>); 11] = [
+    let fields: [FieldCheck<'_>; 11] = [
         ("id", true, &is::<String>),
         ("category", true, &is::<String>),
         ("on_floor", true, &is::<bool>),
@@ -705,6 +706,9 @@ pub fn summary(manifest: &Manifest) -> String {
     s
 }
 
+/// A field's name, whether it is required, and the check of its value.
+type FieldCheck<'a> = (&'a str, bool, &'a dyn Fn(&Value) -> Option<String>);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,7 +765,7 @@ mod tests {
     #[test]
     fn bad_fields_are_named_with_file_and_line() {
         let e = broken("bad-type", |v| {
-            v["objects"][1]["size"]["width"] = "wide".into()
+            v["objects"][1]["size"]["width"] = "wide".into();
         });
         assert!(
             e.contains("train.jsonl:3:") && e.contains("objects[1]") && e.contains("size.width"),
@@ -776,7 +780,7 @@ mod tests {
         );
         let e = broken("bad-prep", |v| {
             v["objects"][1]["placement"]["room"] =
-                serde_json::json!([{"element": "attic", "preposition": "on"}])
+                serde_json::json!([{"element": "attic", "preposition": "on"}]);
         });
         assert!(
             e.contains("placement.room[0]") && e.contains("attic"),

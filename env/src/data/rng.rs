@@ -1,13 +1,13 @@
-//! The data generator's random numbers: SplitMix64, written out here.
+//! The data generator's random numbers: `SplitMix64`, written out here.
 //!
 //! Why our own: datasets must be byte-identical for a seed on every platform and every future
 //! build. A crate's generator can change its stream between versions (and `rand`'s `StdRng`
-//! documents that it may); SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom
-//! number generators", OOPSLA 2014) is twelve lines, passes BigCrush, and its output is fixed by
+//! documents that it may); `SplitMix64` (Steele, Lea and Flood, "Fast splittable pseudorandom
+//! number generators", OOPSLA 2014) is twelve lines, passes `BigCrush`, and its output is fixed by
 //! its definition. Every room gets its own stream derived from (seed, room index), so room `i`
 //! is the same whether 10 or 10 000 rooms are generated, and rooms can be made in parallel.
 
-/// A SplitMix64 stream.
+/// A `SplitMix64` stream.
 #[derive(Debug, Clone)]
 pub struct Rng {
     state: u64,

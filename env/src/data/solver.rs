@@ -401,24 +401,25 @@ impl Attempt<'_> {
         } else if let Some((w, RoomPreposition::On)) = wall {
             heading = away_from(w);
         }
-        if let Some((w, RoomPreposition::On)) = wall {
-            if o.facing.is_none() && o.rotation.is_none() {
-                heading = away_from(w);
-            }
+        if let Some((w, RoomPreposition::On)) = wall
+            && o.facing.is_none()
+            && o.rotation.is_none()
+        {
+            heading = away_from(w);
         }
         heading = normalize(heading);
         let unclamped = OrientedBox::new(center, o.size, heading);
         self.clamp_into_room(&mut center, &unclamped);
-        if let Some((w, p)) = wall {
-            if anchor.is_none() || mounted {
-                let placed_box = OrientedBox::new(center, o.size, heading);
-                self.snap_to_wall(
-                    &mut center,
-                    &placed_box,
-                    w,
-                    p == RoomPreposition::InTheCorner,
-                );
-            }
+        if let Some((w, p)) = wall
+            && (anchor.is_none() || mounted)
+        {
+            let placed_box = OrientedBox::new(center, o.size, heading);
+            self.snap_to_wall(
+                &mut center,
+                &placed_box,
+                w,
+                p == RoomPreposition::InTheCorner,
+            );
         }
         if mounted {
             center[2] = center[2].clamp(h / 2.0, s.height - h / 2.0 - 0.001);
@@ -487,8 +488,8 @@ impl Attempt<'_> {
     }
 
     fn place(&mut self, i: usize, candidates: usize) {
-        let mut best: Option<((usize, usize), (Pose, OrientedBox, Support))> = None;
-        let mut least_bad: Option<(f64, (Pose, OrientedBox, Support))> = None;
+        let mut best: Option<((usize, usize), Candidate)> = None;
+        let mut least_bad: Option<(f64, Candidate)> = None;
         // Relation-guided candidates first; when none of them fits, free ones, so that an
         // impossible relation costs only itself and never the layout's validity.
         for k in 0..2 * candidates.max(1) {
@@ -637,6 +638,9 @@ pub fn solve(room: &Room, cfg: &SolverConfig) -> Solution {
         attempts,
     }
 }
+
+/// A placement under consideration: the pose, its box and what holds it up.
+type Candidate = (Pose, OrientedBox, Support);
 
 #[cfg(test)]
 mod tests {

@@ -64,7 +64,7 @@ enum DataCommand {
         #[arg(long, default_value_t = 80)]
         candidates: usize,
     },
-    /// Import MetaSpatial's parquet or a folder of IDesign scene graphs.
+    /// Import `MetaSpatial`'s parquet or a folder of `IDesign` scene graphs.
     Import {
         /// Source format.
         #[arg(long = "from", value_enum)]
@@ -96,9 +96,9 @@ enum DataCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Source {
-    /// MetaSpatial's Hugging Face parquet (`problem`, `answer`, `images`).
+    /// `MetaSpatial`'s Hugging Face parquet (`problem`, `answer`, `images`).
     Metaspatial,
-    /// A folder of IDesign scene-graph JSON files.
+    /// A folder of `IDesign` scene-graph JSON files.
     Idesign,
 }
 

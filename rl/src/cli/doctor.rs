@@ -11,6 +11,8 @@ use metaspatial_render::probe;
 pub struct DoctorArgs {}
 
 /// Prints the report; fails when something the trainer needs is missing.
+// Every subcommand shares the `Result<ExitCode>` signature the dispatcher expects.
+#[allow(clippy::unnecessary_wraps)]
 pub fn run(_args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     let mut problems = Vec::new();
     println!("metaspatial-rl {}", env!("CARGO_PKG_VERSION"));

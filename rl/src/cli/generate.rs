@@ -16,7 +16,7 @@ pub struct GenerateArgs {
     /// Checkpoint directory in Hugging Face layout (config.json, safetensors, tokenizer.json).
     #[arg(long)]
     model: PathBuf,
-    /// Room JSON (ours or a MetaSpatial / IDesign scene graph): the user message is the
+    /// Room JSON (ours or a `MetaSpatial` / `IDesign` scene graph): the user message is the
     /// environment's first-turn prompt for it.
     #[arg(
         long,

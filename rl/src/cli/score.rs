@@ -11,7 +11,7 @@ use metaspatial_env::{AssessConfig, Assessment, assess, load_room};
 /// Arguments of `metaspatial-rl score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
-    /// The room: our room JSON or a MetaSpatial / IDesign scene graph.
+    /// The room: our room JSON or a `MetaSpatial` / `IDesign` scene graph.
     #[arg(long)]
     room: PathBuf,
     /// The model's response (`<think>…</think><answer>[…]</answer>`).
