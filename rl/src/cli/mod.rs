@@ -38,7 +38,7 @@ struct Verbosity {
 enum Command {
     /// Check the machine: libtorch, CUDA, wgpu adapters and a headless test frame.
     Doctor(doctor::DoctorArgs),
-    /// Datasets: generate rooms, solve them, import `MetaSpatial` / `IDesign` data, baselines.
+    /// Datasets: generate rooms, solve them, import MetaSpatial / IDesign data, baselines.
     Data(data::DataArgs),
     /// Assess one model response against one room (collisions, bounds, support, relations).
     Score(score::ScoreArgs),
