@@ -352,6 +352,18 @@ mod tests {
         assert!(!adv.zero_variance);
     }
 
+    /// Symmetric ε = 0.2, token-mean, no KL or entropy term: tests change only what they test.
+    fn plain_config() -> LossConfig {
+        LossConfig {
+            clip_low: 0.2,
+            clip_high: 0.2,
+            kl_coef: 0.0,
+            kl_estimator: KlEstimator::K3,
+            entropy_coef: 0.0,
+            aggregation: LossAggregation::TokenMean,
+        }
+    }
+
     fn t(rows: &[&[f64]]) -> Tensor {
         let flat: Vec<f32> = rows
             .iter()
@@ -404,12 +416,8 @@ mod tests {
         let adv = t(&[&[1.0, -1.0, 2.0]]);
         let mask = t(&[&[1.0, 1.0, 1.0]]);
         let config = LossConfig {
-            clip_low: 0.2,
             clip_high: 0.28,
-            kl_coef: 0.0,
-            kl_estimator: KlEstimator::K3,
-            entropy_coef: 0.0,
-            aggregation: LossAggregation::TokenMean,
+            ..plain_config()
         };
         let inputs = LossInputs {
             logp: &logp,
@@ -436,12 +444,10 @@ mod tests {
         let entropy = t(&[&[2.0, 4.0]]);
         let mask = t(&[&[1.0, 1.0]]);
         let config = LossConfig {
-            clip_low: 0.2,
-            clip_high: 0.2,
             kl_coef: 0.1,
             kl_estimator: KlEstimator::K1,
             entropy_coef: 0.01,
-            aggregation: LossAggregation::TokenMean,
+            ..plain_config()
         };
         let inputs = LossInputs {
             logp: &zeros,
@@ -464,14 +470,7 @@ mod tests {
         let old = logp.detach();
         let adv = t(&[&[1.0, -1.0]]);
         let mask = t(&[&[1.0, 1.0]]);
-        let config = LossConfig {
-            clip_low: 0.2,
-            clip_high: 0.2,
-            kl_coef: 0.0,
-            kl_estimator: KlEstimator::K3,
-            entropy_coef: 0.0,
-            aggregation: LossAggregation::TokenMean,
-        };
+        let config = plain_config();
         let inputs = LossInputs {
             logp: &logp,
             old_logp: &old,
