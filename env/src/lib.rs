@@ -27,7 +27,9 @@ pub mod scene;
 pub mod scene_graph;
 
 pub use assessment::{AssessConfig, Assessment, assess, assess_layout, assess_parsed};
-pub use episode::{Episode, EpisodeConfig, ImageRequest, Message, Observation, StepResult};
+pub use episode::{
+    Episode, EpisodeConfig, ImageRequest, Message, Observation, PromptStyle, StepResult,
+};
 pub use layout::{Layout, Pose};
 pub use room::{
     LayoutElement, ObjectPreposition, ObjectRelation, ObjectSpec, Opening, OpeningKind, Placement,

@@ -484,3 +484,29 @@ fn a_wall_of_furniture_splits_the_free_floor_in_two() {
         "{f:?}"
     );
 }
+
+#[test]
+fn the_compact_prompt_states_the_room_each_object_and_its_relations() {
+    let mut room = cubes();
+    room.objects[1].facing = Some("a".to_owned());
+    let config = EpisodeConfig {
+        prompt: metaspatial_env::PromptStyle::Compact,
+        ..EpisodeConfig::default()
+    };
+    let first = Episode::new(room.clone(), config).reset();
+    let Content::Text(prompt) = &first.messages[0].content[1] else {
+        panic!("the first message is the image, then the text");
+    };
+    assert_eq!(*prompt, metaspatial_env::episode::compact_prompt(&room));
+    let s = room.size;
+    assert!(prompt.starts_with(&format!("Room {} x {} x {} m", s.length, s.width, s.height)));
+    assert!(
+        prompt.contains("\na: 1 x 1 x 1, on the floor\n"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("\nb: 1 x 1 x 1, on the floor, facing a\n"),
+        "{prompt}"
+    );
+    assert!(prompt.len() * 3 < metaspatial_env::episode::task_prompt(&room).len());
+}

@@ -11,9 +11,12 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use tch::{Kind, Tensor, nn};
+use tokenizers::SplitDelimiterBehavior;
 use tokenizers::models::TrainerWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::checkpoint::{self, write_json};
@@ -67,6 +70,12 @@ impl Default for TinyPreset {
     }
 }
 
+/// How text is cut before BPE: a word with its leading space (letters, digits and underscores,
+/// so an object id such as `coffee_table_1` stays whole and can become one token), a run of
+/// punctuation with its leading space, or whitespace. GPT-2's split would cut ids at every
+/// underscore, and copying a multi-token id is much harder for a tiny model than copying one.
+const PIECES: &str = r" ?\w+| ?[^\w\s]+|\s+";
+
 /// Trains a byte-level BPE tokenizer on `corpus` and appends Qwen's special tokens.
 pub fn train_tokenizer(corpus: &[String], bpe_vocab: usize) -> Result<Tokenizer> {
     let bpe_error = |e: tokenizers::Error| PolicyError::Tokenizer(format!("training BPE: {e}"));
@@ -77,7 +86,16 @@ pub fn train_tokenizer(corpus: &[String], bpe_vocab: usize) -> Result<Tokenizer>
         .build()
         .into();
     let mut tokenizer = Tokenizer::new(BPE::default());
-    tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    let pieces = Split::new(
+        SplitPattern::Regex(PIECES.to_owned()),
+        SplitDelimiterBehavior::Isolated,
+        false,
+    )
+    .map_err(bpe_error)?;
+    tokenizer.with_pre_tokenizer(Some(PreTokenizerSequence::new(vec![
+        pieces.into(),
+        ByteLevel::new(false, true, false).into(),
+    ])));
     tokenizer.with_decoder(Some(ByteLevel::default()));
     tokenizer
         .train(&mut trainer, corpus.iter())

@@ -77,3 +77,21 @@ fn tiny_checkpoint_loads_and_generates_deterministically() {
         generate(&policy.model, std::slice::from_ref(&prompt), 2, &params).unwrap()
     );
 }
+
+#[test]
+fn frequent_object_ids_become_single_tokens() {
+    let corpus: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "{{\"new_object_id\": \"coffee_table_{}\", \"x\": 1.25}}",
+                i % 3 + 1
+            )
+        })
+        .collect();
+    let tokenizer = train_tokenizer(&corpus, 600).unwrap();
+    let ids = tokenizer.encode("\"coffee_table_2\"", false).unwrap();
+    assert!(ids.get_ids().len() <= 3, "{:?}", ids.get_tokens());
+    let text = "{\"new_object_id\": \"coffee_table_2\", \"x\": 1.25}";
+    let ids = tokenizer.encode(text, false).unwrap();
+    assert_eq!(tokenizer.decode(ids.get_ids(), false).unwrap(), text);
+}

@@ -11,11 +11,11 @@
 //! )
 //! ```
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// A reward config file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RewardsConfig {
     /// The weighted rewards; the total is Σ weight·value.
@@ -23,7 +23,7 @@ pub struct RewardsConfig {
 }
 
 /// One weighted reward of a config.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RewardSpec {
     /// Registered reward name (`format`, `collision`, `plugin`, …).

@@ -2,5 +2,13 @@
 //! command that drives it.
 
 pub mod cli;
+pub mod config;
+pub mod eval;
 pub mod grpo;
 pub mod import;
+pub mod optim;
+pub mod rollout;
+pub mod run;
+pub mod rundir;
+pub mod sft;
+pub mod update;

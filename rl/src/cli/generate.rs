@@ -109,7 +109,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_device(name: Option<&str>) -> anyhow::Result<Device> {
+pub(crate) fn parse_device(name: Option<&str>) -> anyhow::Result<Device> {
     Ok(match name {
         None => Device::cuda_if_available(),
         Some("cpu") => Device::Cpu,

@@ -3,10 +3,12 @@
 
 mod data;
 mod doctor;
+mod eval;
 mod generate;
 mod render;
 mod reward;
 mod score;
+mod train;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,12 @@ struct Verbosity {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train: prepare rooms and model, optional supervised warm-start, GRPO, evaluation.
+    Run(train::RunArgs),
+    /// Supervised warm-start on the reference layouts only (same run-directory format).
+    Sft(train::SftArgs),
+    /// The layout metric table of a checkpoint on a dataset's rooms, with standard errors.
+    Eval(eval::EvalArgs),
     /// Check the machine: libtorch, CUDA, wgpu adapters and a headless test frame.
     Doctor(doctor::DoctorArgs),
     /// Datasets: generate rooms, solve them, import MetaSpatial / IDesign data, baselines.
@@ -56,6 +64,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.verbosity);
     let result = match cli.command {
+        Command::Run(args) => train::run_command(&args),
+        Command::Sft(args) => train::sft_command(&args),
+        Command::Eval(args) => eval::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Data(args) => data::run(&args),
         Command::Score(args) => score::run(&args),

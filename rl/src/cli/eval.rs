@@ -1,0 +1,118 @@
+//! `metaspatial-rl eval`: the layout metric table of a checkpoint on a dataset's rooms.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::ProgressBar;
+use metaspatial_env::data::dataset::{Dataset, Split};
+use metaspatial_rewards::{Registry, RewardSet, RewardsConfig};
+
+use super::generate::parse_device;
+use crate::config::{Finetune, RunConfig};
+use crate::eval::{format_table, report};
+use crate::rollout::{RenderThread, Scorer, Views};
+use crate::run::{evaluate, load_for_eval};
+
+/// Arguments of `eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run checkpoint (`runs/<name>/checkpoints/step-N`) or a model directory.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Dataset directory holding the rooms.
+    #[arg(long)]
+    rooms: PathBuf,
+    /// The split evaluated.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Evaluate only the first N rooms of the split.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Run config giving rewards, views, turns and sampling; by default the config of the run
+    /// the checkpoint belongs to.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// `cpu`, `cuda` or `cuda:N`; by default the first GPU when there is one.
+    #[arg(long)]
+    device: Option<String>,
+}
+
+/// The config of the run a checkpoint directory sits in (`<run>/checkpoints/step-N`).
+fn run_config_of(checkpoint: &Path) -> Option<PathBuf> {
+    let run = checkpoint.parent()?.parent()?;
+    let path = run.join("config.ron");
+    path.exists().then_some(path)
+}
+
+/// Runs `eval`.
+pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let Some(config_path) = args
+        .config
+        .clone()
+        .or_else(|| run_config_of(&args.checkpoint))
+    else {
+        bail!(
+            "{} is not inside a run directory; pass --config with the rewards and settings to use",
+            args.checkpoint.display()
+        );
+    };
+    let config = RunConfig::from_file(&config_path)?;
+    let split = Split::from_name(&args.split)
+        .with_context(|| format!("--split {}: expected train, val or test", args.split))?;
+    let data = Dataset::open(&args.rooms)
+        .with_context(|| format!("opening the dataset {}", args.rooms.display()))?;
+    let rooms = data.split(split);
+    let rooms = &rooms[..args.limit.unwrap_or(rooms.len()).min(rooms.len())];
+    if rooms.is_empty() {
+        bail!(
+            "{}: the {} split has no rooms",
+            args.rooms.display(),
+            args.split
+        );
+    }
+    let lora = match &config.model.finetune {
+        Finetune::Lora(l) => Some(l),
+        Finetune::Full => None,
+    };
+    let policy = load_for_eval(
+        &args.checkpoint,
+        parse_device(args.device.as_deref())?,
+        lora,
+    )?;
+    let rewards = RewardSet::from_config(
+        &RewardsConfig {
+            rewards: config.rewards.clone(),
+        },
+        &config_path.display().to_string(),
+        Path::new("."),
+        &Registry::with_builtins(),
+    )?;
+    let renderer = RenderThread::spawn()?;
+    let views = Views {
+        views: config.env.views.clone(),
+        size: config.env.image_size,
+    };
+    let scorer = Scorer {
+        rewards: &rewards,
+        renderer: &renderer,
+        views: &views,
+    };
+    let bar = ProgressBar::new(0);
+    let outcomes = evaluate(&policy, &scorer, rooms, &config, &bar)?;
+    bar.finish_and_clear();
+    let source = format!("{} ({} split)", args.rooms.display(), args.split);
+    let step = crate::rundir::read_state(&args.checkpoint).map_or(0, |s| s.step);
+    let table = report(step, &source, rooms, &outcomes);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&table)?);
+    } else {
+        println!("{} rooms of {source}", rooms.len());
+        print!("{}", format_table(&[("checkpoint", &table)]));
+    }
+    Ok(ExitCode::SUCCESS)
+}

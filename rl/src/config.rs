@@ -1,0 +1,684 @@
+//! Run configuration: one RON file says which model, which rooms, which rewards and how to
+//! train. Every field is documented in `configs/README.md`; every field but `model`, `data` and
+//! `rewards` has a default, so a config names only what it changes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use metaspatial_env::{EpisodeConfig, PromptStyle};
+use metaspatial_policy::lora::LoraConfig;
+use metaspatial_policy::tiny::TinyPreset;
+use metaspatial_rewards::RewardSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::grpo::{AdvantageMode, KlEstimator, LossAggregation, LossConfig};
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Master seed: data order, sampling, dropout and the tiny model's weights derive from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// The policy.
+    pub model: ModelConfig,
+    /// The rooms.
+    pub data: DataConfig,
+    /// Episodes.
+    #[serde(default)]
+    pub env: EnvConfig,
+    /// Weighted rewards (the rewards crate's entries).
+    pub rewards: Vec<RewardSpec>,
+    /// GRPO.
+    #[serde(default)]
+    pub algorithm: AlgorithmConfig,
+    /// `AdamW` and its schedule.
+    #[serde(default)]
+    pub optimiser: OptimiserConfig,
+    /// Sampling during rollouts.
+    #[serde(default)]
+    pub generation: GenerationSettings,
+    /// Supervised warm-start on reference layouts before GRPO (`None`: start from the model).
+    #[serde(default)]
+    pub sft: Option<SftConfig>,
+    /// Held-out evaluation.
+    #[serde(default)]
+    pub eval: EvalConfig,
+    /// Logging and checkpoints.
+    #[serde(default)]
+    pub logging: LoggingConfig,
+}
+
+/// Where the policy comes from and how it is trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A Hugging Face checkpoint directory, or the tiny preset built for this run.
+    pub source: ModelSource,
+    /// Parameter dtype.
+    #[serde(default)]
+    pub dtype: Dtype,
+    /// Where the model runs.
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Full fine-tuning or `LoRA` adapters.
+    #[serde(default)]
+    pub finetune: Finetune,
+}
+
+/// The starting weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ModelSource {
+    /// A checkpoint directory (relative paths are taken from the config file's directory).
+    Checkpoint(PathBuf),
+    /// A tiny Qwen2.5-VL whose tokenizer is trained on the run's training rooms and reference
+    /// answers, with seeded random weights.
+    Tiny(#[serde(default)] TinySettings),
+}
+
+/// The tiny preset's sizes (the defaults are the preset's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TinySettings {
+    /// Learned BPE vocabulary.
+    pub bpe_vocab: usize,
+    /// Decoder width.
+    pub hidden_size: i64,
+    /// Decoder feed-forward width.
+    pub intermediate_size: i64,
+    /// Decoder layers.
+    pub layers: i64,
+    /// Query heads.
+    pub heads: i64,
+    /// Key/value heads.
+    pub kv_heads: i64,
+}
+
+impl Default for TinySettings {
+    fn default() -> Self {
+        let p = TinyPreset::default();
+        Self {
+            bpe_vocab: p.bpe_vocab,
+            hidden_size: p.hidden_size,
+            intermediate_size: p.intermediate_size,
+            layers: p.num_hidden_layers,
+            heads: p.num_attention_heads,
+            kv_heads: p.num_key_value_heads,
+        }
+    }
+}
+
+impl TinySettings {
+    /// The preset, with images at most `image_size`² pixels.
+    #[must_use]
+    pub fn preset(&self, image_size: u32) -> TinyPreset {
+        TinyPreset {
+            bpe_vocab: self.bpe_vocab,
+            hidden_size: self.hidden_size,
+            intermediate_size: self.intermediate_size,
+            num_hidden_layers: self.layers,
+            num_attention_heads: self.heads,
+            num_key_value_heads: self.kv_heads,
+            max_pixels: i64::from(image_size) * i64::from(image_size),
+            ..TinyPreset::default()
+        }
+    }
+}
+
+/// Parameter dtype.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dtype {
+    /// bf16 on CUDA, f32 on the CPU.
+    #[default]
+    Auto,
+    /// 32-bit floats.
+    F32,
+    /// bfloat16.
+    Bf16,
+    /// float16.
+    F16,
+}
+
+impl Dtype {
+    /// The libtorch kind, `None` for automatic.
+    #[must_use]
+    pub fn kind(self) -> Option<tch::Kind> {
+        match self {
+            Self::Auto => None,
+            Self::F32 => Some(tch::Kind::Float),
+            Self::Bf16 => Some(tch::Kind::BFloat16),
+            Self::F16 => Some(tch::Kind::Half),
+        }
+    }
+}
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceChoice {
+    /// The first CUDA device when there is one, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// This CUDA device.
+    Cuda(usize),
+}
+
+impl DeviceChoice {
+    /// The libtorch device; an error when CUDA is asked for but absent.
+    pub fn device(self) -> anyhow::Result<tch::Device> {
+        match self {
+            Self::Auto => Ok(tch::Device::cuda_if_available()),
+            Self::Cpu => Ok(tch::Device::Cpu),
+            Self::Cuda(i) => {
+                let n = tch::Cuda::device_count();
+                if (i as i64) < n {
+                    Ok(tch::Device::Cuda(i))
+                } else {
+                    bail!(
+                        "model.device asks for Cuda({i}) but {n} CUDA devices are visible \
+                         (`metaspatial-rl doctor` shows why)"
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// What is trained.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum Finetune {
+    /// Every parameter of the decoder and vision tower; the reference policy is a frozen copy.
+    #[default]
+    Full,
+    /// `LoRA` adapters on the decoder; the reference policy is the base with adapters off.
+    Lora(#[serde(default)] LoraConfig),
+}
+
+/// The rooms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A dataset directory, or rooms generated for this run.
+    pub source: DataSource,
+    /// Rooms trained on.
+    #[serde(default = "default_train_split")]
+    pub train_split: String,
+    /// Rooms evaluated on.
+    #[serde(default = "default_eval_split")]
+    pub eval_split: String,
+}
+
+fn default_train_split() -> String {
+    "train".to_owned()
+}
+
+fn default_eval_split() -> String {
+    "test".to_owned()
+}
+
+/// Where rooms come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DataSource {
+    /// A dataset directory (`metaspatial-rl data gen` / `data import`), relative to the config.
+    Dir(PathBuf),
+    /// Procedural rooms generated (and solved, for SFT) into the run directory.
+    Generate(GenerateSettings),
+}
+
+/// Procedural generation parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateSettings {
+    /// Rooms in all (80 % train, 10 % val, 10 % test).
+    pub rooms: u64,
+    /// Generator seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Fewest objects per room.
+    pub min_objects: usize,
+    /// Most objects per room.
+    pub max_objects: usize,
+}
+
+/// Episodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnvConfig {
+    /// Turns per episode.
+    pub max_turns: usize,
+    /// End an episode as soon as its layout is valid.
+    pub stop_when_valid: bool,
+    /// The views rendered for the model (and saved with rollouts).
+    pub views: Vec<ViewChoice>,
+    /// Side of the square renders, pixels (multiples of 28 suit Qwen2.5-VL).
+    pub image_size: u32,
+    /// The first-turn prompt: `MetaSpatial`'s task text, or the compact one.
+    pub prompt: PromptStyle,
+}
+
+impl Default for EnvConfig {
+    fn default() -> Self {
+        Self {
+            max_turns: 2,
+            stop_when_valid: true,
+            views: vec![ViewChoice::Top],
+            image_size: 224,
+            prompt: PromptStyle::MetaSpatial,
+        }
+    }
+}
+
+/// A rendered view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewChoice {
+    /// Perspective from behind the south-west corner.
+    Perspective,
+    /// Orthographic plan, north up.
+    Top,
+}
+
+impl ViewChoice {
+    /// The name used in rollouts and by rewards.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Perspective => "perspective",
+            Self::Top => "top",
+        }
+    }
+}
+
+/// GRPO settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlgorithmConfig {
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Rooms per step.
+    pub rooms_per_step: usize,
+    /// Trajectories sampled per room (G).
+    pub group_size: usize,
+    /// How rewards become advantages.
+    pub advantage: AdvantageMode,
+    /// Divide by the group's standard deviation (off = Dr. GRPO).
+    pub scale_by_std: bool,
+    /// How token losses are averaged.
+    pub aggregation: LossAggregation,
+    /// Lower clip range (`ε_low`).
+    pub clip_low: f64,
+    /// Upper clip range (`ε_high`).
+    pub clip_high: f64,
+    /// KL penalty coefficient in the loss (0 skips the reference pass).
+    pub kl_coef: f64,
+    /// KL estimator.
+    pub kl_estimator: KlEstimator,
+    /// Optimiser updates per batch of rollouts (epochs with the importance ratio).
+    pub updates_per_batch: usize,
+    /// Entropy bonus coefficient.
+    pub entropy_coef: f64,
+    /// Leave out groups whose rewards are all equal (no signal).
+    pub drop_zero_variance_groups: bool,
+    /// Leave out responses cut at `max_new_tokens`.
+    pub mask_truncated: bool,
+}
+
+impl Default for AlgorithmConfig {
+    fn default() -> Self {
+        Self {
+            steps: 100,
+            rooms_per_step: 8,
+            group_size: 8,
+            advantage: AdvantageMode::Outcome,
+            scale_by_std: true,
+            aggregation: LossAggregation::TokenMean,
+            clip_low: 0.2,
+            clip_high: 0.28,
+            kl_coef: 0.0,
+            kl_estimator: KlEstimator::K3,
+            updates_per_batch: 1,
+            entropy_coef: 0.0,
+            drop_zero_variance_groups: true,
+            mask_truncated: true,
+        }
+    }
+}
+
+impl AlgorithmConfig {
+    /// The loss settings.
+    #[must_use]
+    pub fn loss(&self) -> LossConfig {
+        LossConfig {
+            clip_low: self.clip_low,
+            clip_high: self.clip_high,
+            kl_coef: self.kl_coef,
+            kl_estimator: self.kl_estimator,
+            entropy_coef: self.entropy_coef,
+            aggregation: self.aggregation,
+        }
+    }
+}
+
+/// `AdamW` and its schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimiserConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Adam's β1 and β2.
+    pub betas: (f64, f64),
+    /// Adam's ε.
+    pub eps: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// Steps of linear warm-up from 0.
+    pub warmup_steps: u64,
+    /// After warm-up.
+    pub schedule: Schedule,
+    /// Clip the gradient's global norm to this (0 = off).
+    pub max_grad_norm: f64,
+    /// Sequences per forward/backward pass; gradients accumulate over the batch.
+    pub micro_batch: usize,
+}
+
+impl Default for OptimiserConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-6,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.01,
+            warmup_steps: 0,
+            schedule: Schedule::Constant,
+            max_grad_norm: 1.0,
+            micro_batch: 8,
+        }
+    }
+}
+
+/// Learning-rate shape after warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Schedule {
+    /// The peak rate throughout.
+    Constant,
+    /// Half a cosine from the peak down to `min_ratio` × peak at the last step.
+    Cosine {
+        /// Final rate as a fraction of the peak.
+        min_ratio: f64,
+    },
+}
+
+impl OptimiserConfig {
+    /// The learning rate of 1-based `step` out of `total`.
+    #[must_use]
+    pub fn lr_at(&self, step: u64, total: u64) -> f64 {
+        if step <= self.warmup_steps && self.warmup_steps > 0 {
+            return self.lr * step as f64 / self.warmup_steps as f64;
+        }
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Cosine { min_ratio } => {
+                let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
+                let progress = ((step - self.warmup_steps) as f64 / span).clamp(0.0, 1.0);
+                let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+                self.lr * (min_ratio + (1.0 - min_ratio) * cosine)
+            }
+        }
+    }
+}
+
+/// Sampling during rollouts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerationSettings {
+    /// Softmax temperature.
+    pub temperature: f64,
+    /// Nucleus mass.
+    pub top_p: f64,
+    /// Longest response, tokens.
+    pub max_new_tokens: i64,
+}
+
+impl Default for GenerationSettings {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_p: 1.0,
+            max_new_tokens: 1024,
+        }
+    }
+}
+
+/// Supervised warm-start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftConfig {
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// The optimiser (its own learning rate and schedule).
+    pub optimiser: OptimiserConfig,
+    /// Also teach the second turn: a corrupted first answer, its feedback, then the reference.
+    pub repair_turns: bool,
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        Self {
+            steps: 200,
+            batch_size: 16,
+            optimiser: OptimiserConfig {
+                lr: 1e-4,
+                ..OptimiserConfig::default()
+            },
+            repair_turns: true,
+        }
+    }
+}
+
+/// Held-out evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Rooms evaluated (the first ones of the eval split; 0 = all).
+    pub rooms: usize,
+    /// Sampling temperature (0 = greedy).
+    pub temperature: f64,
+    /// Turns per episode during evaluation.
+    pub max_turns: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            rooms: 0,
+            temperature: 0.0,
+            max_turns: 1,
+        }
+    }
+}
+
+/// Logging and checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept (older ones are deleted).
+    pub keep_checkpoints: usize,
+    /// Evaluate every this many steps (0 = only before and after training).
+    pub eval_every: u64,
+    /// Save rollouts every this many steps (0 = never).
+    pub rollouts_every: u64,
+    /// Save the renders with the rollouts.
+    pub rollout_images: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 50,
+            keep_checkpoints: 2,
+            eval_every: 0,
+            rollouts_every: 1,
+            rollout_images: true,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Reads and checks a config file; relative paths inside it become relative to its
+    /// directory.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the run config {}", path.display()))?;
+        let mut config = Self::parse(&text, &path.display().to_string())?;
+        // Absolute, so that the copy saved in the run directory resolves to the same places.
+        let base = std::path::absolute(path.parent().unwrap_or(Path::new(".")))
+            .with_context(|| format!("resolving {}", path.display()))?;
+        if let ModelSource::Checkpoint(dir) = &mut config.model.source {
+            *dir = base.join(&*dir);
+        }
+        if let DataSource::Dir(dir) = &mut config.data.source {
+            *dir = base.join(&*dir);
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
+        let config: Self = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(text)
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    fn check(&self) -> anyhow::Result<()> {
+        let a = &self.algorithm;
+        if a.group_size < 2 {
+            bail!("algorithm.group_size must be at least 2 (advantages compare samples of a room)");
+        }
+        if a.rooms_per_step == 0 || a.updates_per_batch == 0 {
+            bail!("algorithm.rooms_per_step and algorithm.updates_per_batch must be at least 1");
+        }
+        if !(0.0..1.0).contains(&a.clip_low) || a.clip_high < 0.0 {
+            bail!("algorithm.clip_low must be in [0, 1) and clip_high non-negative");
+        }
+        if let AdvantageMode::Discounted { gamma } = a.advantage
+            && !(gamma > 0.0 && gamma <= 1.0)
+        {
+            bail!("algorithm.advantage: gamma must be in (0, 1], got {gamma}");
+        }
+        if let LossAggregation::SeqMeanTokenSum { divisor } = a.aggregation
+            && divisor <= 0.0
+        {
+            bail!("algorithm.aggregation: the divisor must be positive, got {divisor}");
+        }
+        for (what, o) in std::iter::once(("optimiser", &self.optimiser))
+            .chain(self.sft.as_ref().map(|s| ("sft.optimiser", &s.optimiser)))
+        {
+            if o.micro_batch == 0 {
+                bail!("{what}.micro_batch must be at least 1");
+            }
+            if !(o.lr.is_finite() && o.lr >= 0.0) {
+                bail!("{what}.lr must be a non-negative number, got {}", o.lr);
+            }
+        }
+        if self.env.max_turns == 0 || self.eval.max_turns == 0 {
+            bail!("env.max_turns and eval.max_turns must be at least 1");
+        }
+        if self.env.views.is_empty() {
+            bail!("env.views must name at least one view (Top or Perspective)");
+        }
+        if self.env.image_size < 28 {
+            bail!(
+                "env.image_size must be at least 28 pixels, got {}",
+                self.env.image_size
+            );
+        }
+        let g = &self.generation;
+        if g.temperature <= 0.0 || !(g.top_p > 0.0 && g.top_p <= 1.0) || g.max_new_tokens < 1 {
+            bail!("generation: temperature must be positive, top_p in (0, 1], max_new_tokens ≥ 1");
+        }
+        if self.rewards.is_empty() {
+            bail!("rewards: name at least one reward");
+        }
+        if let DataSource::Generate(s) = &self.data.source
+            && (s.min_objects == 0 || s.min_objects > s.max_objects || s.rooms < 10)
+        {
+            bail!(
+                "data.source: Generate needs 1 ≤ min_objects ≤ max_objects and at least 10 rooms"
+            );
+        }
+        Ok(())
+    }
+
+    /// Episode settings for training rollouts.
+    #[must_use]
+    pub fn episode(&self) -> EpisodeConfig {
+        EpisodeConfig {
+            max_turns: self.env.max_turns,
+            stop_when_valid: self.env.stop_when_valid,
+            prompt: self.env.prompt,
+            ..EpisodeConfig::default()
+        }
+    }
+
+    /// The config as RON, as it is saved in the run directory.
+    pub fn to_ron(&self) -> anyhow::Result<String> {
+        Ok(ron::ser::to_string_pretty(
+            self,
+            ron::ser::PrettyConfig::default(),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"(
+        model: (source: Tiny(())),
+        data: (source: Generate((rooms: 20, min_objects: 2, max_objects: 3))),
+        rewards: [(reward: "format", weight: 1.0)],
+    )"#;
+
+    #[test]
+    fn a_minimal_config_fills_every_default_and_round_trips() {
+        let config = RunConfig::parse(MINIMAL, "minimal").unwrap();
+        assert_eq!(config.algorithm, AlgorithmConfig::default());
+        assert_eq!(config.model.finetune, Finetune::Full);
+        let again = RunConfig::parse(&config.to_ron().unwrap(), "saved").unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let bad = MINIMAL.replace("rewards:", "algorithm: (group_size: 1), rewards:");
+        let e = RunConfig::parse(&bad, "bad.ron").unwrap_err().to_string();
+        assert!(e.contains("bad.ron") && e.contains("group_size"), "{e}");
+        let typo = MINIMAL.replace("rewards:", "algoritm: (), rewards:");
+        let e = RunConfig::parse(&typo, "typo.ron").unwrap_err().to_string();
+        assert!(e.contains("typo.ron") && e.contains("algoritm"), "{e}");
+    }
+
+    #[test]
+    fn the_schedule_warms_up_then_decays() {
+        let o = OptimiserConfig {
+            lr: 1.0,
+            warmup_steps: 2,
+            schedule: Schedule::Cosine { min_ratio: 0.1 },
+            ..OptimiserConfig::default()
+        };
+        assert!((o.lr_at(1, 12) - 0.5).abs() < 1e-12);
+        assert!((o.lr_at(2, 12) - 1.0).abs() < 1e-12);
+        assert!((o.lr_at(7, 12) - 0.55).abs() < 1e-12);
+        assert!((o.lr_at(12, 12) - 0.1).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,121 @@
+//! The `run` command as a user meets it: killed with SIGKILL mid-run, resumed with `--resume`,
+//! finished, then evaluated with `eval`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use metaspatial_replay::record::{EvalReport, MetricsLine};
+use metaspatial_rl::config::{DataSource, ModelSource, RunConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_metaspatial-rl");
+
+fn write_config(path: &Path) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/demo.ron");
+    let mut config = RunConfig::from_file(&demo).unwrap();
+    if let DataSource::Generate(g) = &mut config.data.source {
+        g.rooms = 30;
+    }
+    if let ModelSource::Tiny(t) = &mut config.model.source {
+        t.bpe_vocab = 300;
+    }
+    config.sft = None;
+    config.algorithm.steps = 4;
+    config.algorithm.rooms_per_step = 2;
+    config.algorithm.group_size = 2;
+    config.generation.max_new_tokens = 16;
+    config.eval.rooms = 2;
+    config.logging.checkpoint_every = 1;
+    config.logging.rollout_images = false;
+    std::fs::write(path, config.to_ron().unwrap()).unwrap();
+}
+
+fn steps(out: &Path) -> Vec<u64> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<MetricsLine>(l).unwrap().step)
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_last_checkpoint_and_evaluates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("small.ron");
+    write_config(&config);
+    let out = tmp.path().join("run");
+    let mut child = Command::new(BIN)
+        .args(["-q", "run"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = out.join("checkpoints/step-000002/trainer_state.json");
+    let start = Instant::now();
+    while !checkpoint.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its second checkpoint"
+        );
+        assert!(
+            start.elapsed() < Duration::from_mins(5),
+            "no checkpoint after 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(steps(&out).starts_with(&[1, 2]));
+
+    let resumed = Command::new(BIN)
+        .args(["-q", "run"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(steps(&out), [1, 2, 3, 4], "no step lost or repeated");
+    let table = String::from_utf8_lossy(&resumed.stdout);
+    assert!(table.contains("valid_scene_rate"), "{table}");
+    assert!(table.contains("metaspatial-rl replay"), "{table}");
+
+    let eval = Command::new(BIN)
+        .args(["-q", "eval", "--checkpoint"])
+        .arg(out.join("checkpoints/step-000004"))
+        .arg("--rooms")
+        .arg(out.join("data"))
+        .args(["--limit", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let report: EvalReport = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!((report.step, report.count), (4, 2));
+    assert!(report.metrics.iter().any(|m| m.name == "mean_total_reward"));
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_file_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("bad.ron");
+    std::fs::write(&config, "(model: (source: Tiny(())), data: (source: Dir(\"nowhere\")), rewards: [], algorithm: (group_size: 1))").unwrap();
+    let out = Command::new(BIN).arg("run").arg(&config).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.ron") && err.contains("group_size"),
+        "{err}"
+    );
+}
