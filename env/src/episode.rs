@@ -276,6 +276,15 @@ pub fn compact_prompt(room: &Room) -> String {
         w = s.width,
         h = s.height,
     );
+    // The ids first, in answer order: a model can then copy "the id after the one it just
+    // wrote" from one line instead of counting object lines.
+    // Quoted as in the answer, so that an id reads (and tokenises) the same in both.
+    let ids: Vec<String> = room
+        .objects
+        .iter()
+        .map(|o| format!("\"{}\"", o.id))
+        .collect();
+    let _ = writeln!(text, "Objects: [{}]", ids.join(", "));
     for o in &room.objects {
         let mut parts: Vec<String> = o
             .placement

@@ -500,6 +500,7 @@ fn the_compact_prompt_states_the_room_each_object_and_its_relations() {
     assert_eq!(*prompt, metaspatial_env::episode::compact_prompt(&room));
     let s = room.size;
     assert!(prompt.starts_with(&format!("Room {} x {} x {} m", s.length, s.width, s.height)));
+    assert!(prompt.contains("\nObjects: [\"a\", \"b\"]\n"), "{prompt}");
     assert!(
         prompt.contains("\na: 1 x 1 x 1, on the floor\n"),
         "{prompt}"
