@@ -56,6 +56,7 @@ fn setup(root: &Path) -> Result<()> {
     ensure_torch(&venv)?;
     ensure_libtorch_link(&venv)?;
     ensure_vulkan()?;
+    ensure_browser()?;
     println!("xtask: set-up complete");
     Ok(())
 }
@@ -157,6 +158,16 @@ fn ensure_vulkan() -> Result<()> {
     }
     println!("xtask: no Vulkan driver found; installing Mesa's software Vulkan (lavapipe)");
     apt_install(&["mesa-vulkan-drivers", "libvulkan1"])
+}
+
+/// Installs Debian's headless-capable Chromium and its chromedriver, which the replay viewer's
+/// browser test drives.
+fn ensure_browser() -> Result<()> {
+    if Path::new("/usr/bin/chromedriver").exists() {
+        return Ok(());
+    }
+    println!("xtask: no chromedriver found; installing chromium and chromium-driver");
+    apt_install(&["chromium", "chromium-driver"])
 }
 
 fn apt_install(packages: &[&str]) -> Result<()> {

@@ -6,6 +6,7 @@ mod doctor;
 mod eval;
 mod generate;
 mod render;
+mod replay;
 mod reward;
 mod score;
 mod train;
@@ -56,6 +57,8 @@ enum Command {
     Reward(reward::RewardArgs),
     /// Draw a room, or a response's layout in it, to PNG (colour and optional object ids).
     Render(render::RenderArgs),
+    /// Browse a run in a local web app (metrics, rollouts, renders, 3D, evals), or export it.
+    Replay(replay::ReplayArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Reward(args) => reward::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Replay(args) => replay::run(&args),
     };
     match result {
         Ok(code) => code,
