@@ -94,14 +94,6 @@ impl RenderThread {
         let _ = self.jobs.as_ref().expect("open until drop").send(job);
         receiver
     }
-
-    /// Draws `scenes` and waits for the frames.
-    pub fn render(&self, scenes: Vec<Scene>, options: RenderOptions) -> anyhow::Result<Vec<Frame>> {
-        self.submit(scenes, options)
-            .recv()
-            .map_err(|_| anyhow!("the render thread stopped"))?
-            .map_err(|e| anyhow!("rendering: {e}"))
-    }
 }
 
 impl Drop for RenderThread {
