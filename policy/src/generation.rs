@@ -32,6 +32,9 @@ pub struct SamplingParams {
     pub stop_tokens: Vec<i64>,
     /// Seed of the sampling generator.
     pub seed: u64,
+    /// Tokens never sampled (their logits are set to −∞ first), e.g. the image placeholders,
+    /// which would otherwise ask for images that do not exist when the answer is scored.
+    pub suppress_tokens: Vec<i64>,
 }
 
 impl Default for SamplingParams {
@@ -45,6 +48,7 @@ impl Default for SamplingParams {
             max_new_tokens: 512,
             stop_tokens: Vec::new(),
             seed: 0,
+            suppress_tokens: Vec::new(),
         }
     }
 }
@@ -181,6 +185,10 @@ pub fn sample(
     uniform: &Tensor,
 ) -> Tensor {
     let mut scores = logits.shallow_clone();
+    if !params.suppress_tokens.is_empty() {
+        let ids = Tensor::from_slice(&params.suppress_tokens).to(scores.device());
+        scores = scores.index_fill(1, &ids, f64::NEG_INFINITY);
+    }
     if let Some(seen) = seen {
         let p = params.repetition_penalty;
         let penalised = (&scores * p).where_self(&scores.lt(0.0), &(&scores / p));

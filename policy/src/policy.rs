@@ -14,7 +14,9 @@ use crate::generation::SamplingParams;
 use crate::image::ImageProcessorConfig;
 use crate::lora::{LoraConfig, LoraState};
 use crate::qwen2_5_vl::{Config, ImageInput, ModelStores, Qwen2_5VlModel, Sequence};
-use crate::tokenizer::{ChatTokenizer, IM_END, IMAGE_PAD, Message};
+use crate::tokenizer::{
+    ChatTokenizer, IM_END, IMAGE_PAD, Message, VIDEO_PAD, VISION_END, VISION_START,
+};
 
 /// How to load a checkpoint.
 #[derive(Debug, Clone)]
@@ -186,6 +188,14 @@ impl Policy {
         } else {
             Ok(ids)
         }
+    }
+
+    /// The image and vision placeholder tokens: a response must never contain them.
+    pub fn vision_tokens(&self) -> Result<Vec<i64>> {
+        [VISION_START, VISION_END, IMAGE_PAD, VIDEO_PAD]
+            .iter()
+            .map(|t| self.tokenizer.token_id(t))
+            .collect()
     }
 
     /// A generation prompt: the chat template applied to `messages` (with the assistant

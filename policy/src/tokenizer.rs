@@ -20,6 +20,8 @@ pub const VISION_START: &str = "<|vision_start|>";
 pub const VISION_END: &str = "<|vision_end|>";
 /// Stands for one merged image patch.
 pub const IMAGE_PAD: &str = "<|image_pad|>";
+/// Stands for one merged video patch.
+pub const VIDEO_PAD: &str = "<|video_pad|>";
 /// Every special token of Qwen2.5-VL's vocabulary, in id order (151643…).
 pub const QWEN_SPECIAL_TOKENS: [&str; 22] = [
     "<|endoftext|>",

@@ -80,3 +80,29 @@ fn repetition_penalty_changes_greedy_choices() {
     // The fixture's greedy answer repeats one token; a strong penalty breaks the repetition.
     assert_ne!(plain[0].tokens, p[0].tokens);
 }
+
+#[test]
+fn suppressed_tokens_are_never_sampled() {
+    let policy = load("hub");
+    let prompts = [prompt(&policy, false)];
+    let greedy = SamplingParams {
+        greedy: true,
+        max_new_tokens: 6,
+        ..SamplingParams::default()
+    };
+    let g = generate(&policy.model, &prompts, 1, &greedy).unwrap();
+    let banned = vec![g[0].tokens[0]];
+    let suppressed = SamplingParams {
+        suppress_tokens: banned.clone(),
+        ..greedy
+    };
+    let s = generate(&policy.model, &prompts, 1, &suppressed).unwrap();
+    assert_ne!(s[0].tokens[0], banned[0]);
+    let sampled = SamplingParams {
+        suppress_tokens: banned.clone(),
+        ..sampling(5)
+    };
+    for c in generate(&policy.model, &prompts, 8, &sampled).unwrap() {
+        assert!(!c.tokens.contains(&banned[0]), "{:?}", c.tokens);
+    }
+}

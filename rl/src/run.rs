@@ -236,6 +236,7 @@ pub fn evaluate(
             top_p: config.generation.top_p,
             max_new_tokens: config.generation.max_new_tokens,
             stop_tokens: policy.stop_tokens()?,
+            suppress_tokens: policy.vision_tokens()?,
             seed: mix(config.seed, 0xE7A1),
             ..SamplingParams::default()
         },
@@ -594,6 +595,7 @@ impl Session {
                     top_p: config.generation.top_p,
                     max_new_tokens: config.generation.max_new_tokens,
                     stop_tokens: policy.stop_tokens()?,
+                    suppress_tokens: policy.vision_tokens()?,
                     seed: mix(config.seed, step),
                     ..SamplingParams::default()
                 },
@@ -793,7 +795,7 @@ fn step_metrics(
     let finals: Vec<&crate::rollout::Turn> =
         trajectories.iter().filter_map(|t| t.turns.last()).collect();
     let final_rewards: Vec<f64> = finals.iter().map(|t| t.scored.total).collect();
-    out.insert("reward/final/mean".to_owned(), mean(&final_rewards));
+    out.insert("final_turn_reward".to_owned(), mean(&final_rewards));
     out.insert(
         "valid_scene/final".to_owned(),
         mean(
