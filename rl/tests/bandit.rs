@@ -66,6 +66,7 @@ fn train(sign: f64, steps: u64) -> (f64, f64) {
             top_k: 8,
             max_new_tokens: 1,
             seed: step,
+            suppress_tokens: policy.vision_tokens().unwrap(),
             ..SamplingParams::default()
         };
         let completions =
@@ -99,20 +100,18 @@ fn train(sign: f64, steps: u64) -> (f64, f64) {
     (before, probability(&policy, &prompt, target))
 }
 
+// One test, not two: building the tiny model seeds libtorch's global generator, which tests
+// running in parallel threads would share.
 #[test]
-fn grpo_raises_the_probability_of_the_rewarded_token() {
+fn grpo_raises_a_rewarded_token_and_lowers_a_penalised_one() {
     let (before, after) = train(1.0, 8);
     assert!(
         after > 5.0 * before,
-        "p(target) went from {before:.4} to {after:.4}"
+        "rewarded: p(target) went from {before:.4} to {after:.4}"
     );
-}
-
-#[test]
-fn a_penalised_token_becomes_rarer() {
     let (before, after) = train(-1.0, 8);
     assert!(
         after < 0.5 * before,
-        "p(target) went from {before:.4} to {after:.4}"
+        "penalised: p(target) went from {before:.4} to {after:.4}"
     );
 }

@@ -53,7 +53,15 @@ fn deterministic(lines: Vec<MetricsLine>) -> Vec<(u64, Vec<(String, f64)>)> {
         .collect()
 }
 
+// One test calling both checks in turn: building a tiny model seeds libtorch's global
+// generator, which runs in parallel threads would share, and the resume check compares runs
+// bit for bit.
 #[test]
+fn demo_config_runs_and_resumes_exactly() {
+    the_demo_config_runs_two_steps_and_writes_a_complete_run_directory();
+    a_resumed_run_reproduces_the_uninterrupted_one();
+}
+
 fn the_demo_config_runs_two_steps_and_writes_a_complete_run_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
@@ -121,7 +129,6 @@ fn the_demo_config_runs_two_steps_and_writes_a_complete_run_directory() {
     }
 }
 
-#[test]
 fn a_resumed_run_reproduces_the_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
