@@ -619,6 +619,19 @@ impl RunConfig {
         Ok(())
     }
 
+    /// The weighted reward set of `rewards` (built-ins and plugins); `origin` names the config
+    /// in errors.
+    pub fn reward_set(&self, origin: &str) -> anyhow::Result<metaspatial_rewards::RewardSet> {
+        Ok(metaspatial_rewards::RewardSet::from_config(
+            &metaspatial_rewards::RewardsConfig {
+                rewards: self.rewards.clone(),
+            },
+            origin,
+            Path::new("."),
+            &metaspatial_rewards::Registry::with_builtins(),
+        )?)
+    }
+
     /// Episode settings for training rollouts.
     #[must_use]
     pub fn episode(&self) -> EpisodeConfig {

@@ -24,7 +24,7 @@ use metaspatial_replay::record::{
     CollisionRecord, EvalReport, ImageRecord, MetricsLine, ObjectRecord, OutOfBoundsRecord,
     PoseRecord, RolloutRecord, RoomRecord, TurnRecord, Violations, step_name,
 };
-use metaspatial_rewards::{Registry, RewardSet, RewardsConfig};
+use metaspatial_rewards::RewardSet;
 use rayon::prelude::*;
 use tch::Tensor;
 
@@ -265,14 +265,7 @@ impl Session {
         let dir = RunDir::create(root)?;
         dir.write_config(&config.to_ron()?)?;
         let device = config.model.device.device()?;
-        let rewards = RewardSet::from_config(
-            &RewardsConfig {
-                rewards: config.rewards.clone(),
-            },
-            "the run config's rewards",
-            Path::new("."),
-            &Registry::with_builtins(),
-        )?;
+        let rewards = config.reward_set("the run config's rewards")?;
         let renderer = RenderThread::spawn()?;
         let views = Views {
             views: config.env.views.clone(),
@@ -1004,16 +997,7 @@ fn prepare_data(config: &RunConfig, root: &Path) -> anyhow::Result<Dataset> {
         .into_par_iter()
         .map(|i| {
             let room = generate(&cfg, i);
-            let s = solve(&room, &solver);
-            let (ok, n) = s.relations();
-            let layout = ReferenceLayout {
-                room: room.id.clone(),
-                poses: s.layout.poses.clone(),
-                valid: s.valid,
-                relations_satisfied: ok,
-                relations_total: n,
-                unsatisfied: s.unsatisfied(),
-            };
+            let layout = ReferenceLayout::from_solution(&room, &solve(&room, &solver));
             bar.inc(1);
             (room, layout)
         })

@@ -201,6 +201,20 @@ pub struct ReferenceLayout {
 }
 
 impl ReferenceLayout {
+    /// The solver's solution for `room` as a stored reference layout.
+    #[must_use]
+    pub fn from_solution(room: &Room, s: &crate::data::solver::Solution) -> Self {
+        let (ok, n) = s.relations();
+        Self {
+            room: room.id.clone(),
+            poses: s.layout.poses.clone(),
+            valid: s.valid,
+            relations_satisfied: ok,
+            relations_total: n,
+            unsatisfied: s.unsatisfied(),
+        }
+    }
+
     /// The poses as a [`Layout`].
     #[must_use]
     pub fn layout(&self) -> Layout {

@@ -320,15 +320,7 @@ fn solve_all(dir: &Path, restarts: usize, candidates: usize) -> anyhow::Result<E
             let start = Instant::now();
             let s = solve(room, &cfg);
             let ms = start.elapsed().as_secs_f64() * 1e3;
-            let (ok, n) = s.relations();
-            let layout = ReferenceLayout {
-                room: room.id.clone(),
-                poses: s.layout.poses.clone(),
-                valid: s.valid,
-                relations_satisfied: ok,
-                relations_total: n,
-                unsatisfied: s.unsatisfied(),
-            };
+            let layout = ReferenceLayout::from_solution(room, &s);
             (split, layout, ms, room.objects.len())
         })
         .collect();

@@ -7,7 +7,6 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use metaspatial_env::data::dataset::{Dataset, Split};
-use metaspatial_rewards::{Registry, RewardSet, RewardsConfig};
 
 use super::generate::parse_device;
 use crate::config::{Finetune, RunConfig};
@@ -84,14 +83,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         parse_device(args.device.as_deref())?,
         lora,
     )?;
-    let rewards = RewardSet::from_config(
-        &RewardsConfig {
-            rewards: config.rewards.clone(),
-        },
-        &config_path.display().to_string(),
-        Path::new("."),
-        &Registry::with_builtins(),
-    )?;
+    let rewards = config.reward_set(&config_path.display().to_string())?;
     let renderer = RenderThread::spawn()?;
     let views = Views {
         views: config.env.views.clone(),
