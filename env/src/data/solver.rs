@@ -2,24 +2,31 @@
 //!
 //! Greedy placement guided by the environment's own checks, with restarts:
 //! 1. Objects are placed in dependency order (the targets of an object's relations and facing
-//!    first; room order breaks ties and cycles).
+//!    first). Among the objects whose targets are placed, the hardest to fit go first: corner
+//!    furniture, then furniture against a wall, then other floor furniture, bigger first, then
+//!    what hangs, rests on something or lies flat; room order breaks ties and cycles.
 //! 2. For each object the solver proposes candidate poses from its relations — on top of its
 //!    support, beside / in front of / behind its reference in the reference's frame, centred
 //!    under or above it, against its wall, in a corner, in the middle, on the ceiling — with the
 //!    heading its `facing` asks for. Candidates that leave the room or penetrate a placed object
 //!    are rejected (exact box geometry from [`crate::geometry`]); the others are scored by how
 //!    many of the relations involving the object hold, evaluated by [`crate::relations`]. The
-//!    first candidate satisfying all of them wins, else the best of the batch.
+//!    first candidate satisfying all of them wins, else the best of the batch. When every
+//!    relation-guided and free candidate clashes — a full room leaves only narrow gaps, which
+//!    random candidates miss — a grid scan around the least clashing one finds the nearest
+//!    clean poses and keeps the one satisfying most relations: validity before relations.
 //! 3. Flat objects (rugs, mats; at most [`FLAT_HEIGHT`] tall) are placed without regard to the
 //!    furniture standing on them; at the end everything standing on a flat object is lifted
 //!    onto it, and whatever rests on that lifted object with it.
-//! 4. An attempt that places everything validly and satisfies every relation ends the search;
-//!    otherwise up to `restarts` attempts with fresh random streams run and the best is kept
-//!    (valid first, then most relations satisfied).
+//! 4. An attempt that places everything cleanly and satisfies every relation ends the search
+//!    if the full assessment finds it valid; otherwise up to `restarts` attempts with fresh
+//!    random streams run, and the attempts are assessed best first (clean first, then most
+//!    relations satisfied) until one is valid.
+//! 5. If none is, the floor furniture that failed (sank through a rug while settling, or was
+//!    lifted into something above it) is kept off flat objects and the search runs once more.
 //!
-//! The kept layout is then assessed in full — collisions, bounds, Rapier settling, relations —
-//! and that assessment, not the solver's own bookkeeping, decides `valid` and lists the
-//! relations left unsatisfied.
+//! The assessment — collisions, bounds, Rapier settling, relations — not the solver's own
+//! bookkeeping, decides `valid` and lists the relations left unsatisfied.
 
 use crate::assessment::{AssessConfig, Assessment, assess_layout};
 use crate::geometry::{OrientedBox, penetration, penetration_2d};
@@ -108,6 +115,8 @@ struct Attempt<'a> {
     placed: Vec<Option<(Pose, OrientedBox, Support)>>,
     /// Objects no candidate could place cleanly.
     forced: usize,
+    /// Per room object: it must stand on the floor itself, not on a flat object.
+    grounded: &'a [bool],
 }
 
 fn is_flat(o: &ObjectSpec) -> bool {
@@ -451,7 +460,11 @@ impl Attempt<'_> {
             .filter(|&(j, _)| {
                 let other = &self.room.objects[j];
                 // A flat object and floor furniture may overlap: the furniture is lifted later.
-                !(flat != is_flat(other) && other.on_floor && self.room.objects[i].on_floor)
+                !(flat != is_flat(other)
+                    && other.on_floor
+                    && self.room.objects[i].on_floor
+                    && !self.grounded[i]
+                    && !self.grounded[j])
             })
             .map(|(_, q)| penetration(b, q).max(0.0))
             .filter(|d| *d > 1e-4)
@@ -516,13 +529,100 @@ impl Attempt<'_> {
         }
         let chosen = match (best, least_bad) {
             (Some((_, c)), _) => c,
-            (None, Some((_, c))) => {
+            (None, Some((_, c))) => self.nearby_clean(i, &c).unwrap_or_else(|| {
                 self.forced += 1;
                 c
-            }
+            }),
             (None, None) => unreachable!("at least one candidate is proposed"),
         };
         self.placed[i] = Some(chosen);
+    }
+
+    /// The clean pose nearest to a clashing candidate that keeps as many relations as the
+    /// nearest few clean poses allow, or `None` when the room has no room left for it.
+    ///
+    /// Sampled candidates miss the narrow gaps a full room leaves (a corner taken by a
+    /// wardrobe, a wall lined with shelves), so this scans a grid of offsets around the
+    /// candidate in square rings, nearest ring first, at the candidate's heading and the other
+    /// three right angles. Floor objects move across the floor; objects on a surface stay on
+    /// it; wall-mounted objects slide along their wall and up or down it. Deterministic: it
+    /// draws nothing from the attempt's random stream.
+    fn nearby_clean(&mut self, i: usize, cand: &Candidate) -> Option<Candidate> {
+        let room = self.room;
+        let o = &room.objects[i];
+        let s = room.size;
+        let (pose, _, support) = cand;
+        let wall = wall_of(o);
+        let mounted = !o.on_floor && wall.is_some_and(|(_, p)| p == RoomPreposition::On);
+        let surface = match *support {
+            Support::On(j) => self.placed[j].as_ref().map(|(_, b, _)| *b),
+            _ => None,
+        };
+        let headings: Vec<f64> = (0..4)
+            .map(|q| normalize(pose.rotation + f64::from(q) * 90.0))
+            .collect();
+        let farthest = s.length.max(s.width).max(s.height);
+        let offsets = (0..)
+            .take_while(|&ring| f64::from(ring) * REPAIR_STEP <= farthest)
+            .flat_map(|ring| square_ring(ring).map(move |d| (ring, d)));
+        let mut clean: Vec<Candidate> = Vec::new();
+        let mut last_ring = i32::MAX;
+        for (ring, (dx, dy)) in offsets {
+            if ring > last_ring || clean.len() >= REPAIR_CANDIDATES {
+                break;
+            }
+            let (dx, dy) = (f64::from(dx) * REPAIR_STEP, f64::from(dy) * REPAIR_STEP);
+            for &heading in &headings {
+                let mut center = pose.position;
+                match (mounted, wall) {
+                    // Along the wall, and up or down it; the snap keeps it on the wall.
+                    (true, Some((LayoutElement::EastWall | LayoutElement::WestWall, _))) => {
+                        center[1] += dy;
+                        center[2] += dx;
+                    }
+                    (true, _) => {
+                        center[0] += dx;
+                        center[2] += dy;
+                    }
+                    (false, _) => {
+                        center[0] += dx;
+                        center[1] += dy;
+                    }
+                }
+                let b = OrientedBox::new(center, o.size, heading);
+                self.clamp_into_room(&mut center, &b);
+                if mounted {
+                    if let Some((w, _)) = wall {
+                        let b = OrientedBox::new(center, o.size, heading);
+                        self.snap_to_wall(&mut center, &b, w, false);
+                    }
+                    let h = o.size.height;
+                    center[2] = center[2].clamp(h / 2.0, s.height - h / 2.0 - 0.001);
+                }
+                let b = OrientedBox::new(center, o.size, heading);
+                if surface.is_some_and(|t| !within_top(&b, &t)) || self.clash(i, &b) > 0.0 {
+                    continue;
+                }
+                if clean.is_empty() {
+                    last_ring = ring + REPAIR_EXTRA_RINGS;
+                }
+                let pose = Pose {
+                    id: o.id.clone(),
+                    position: center,
+                    rotation: heading,
+                };
+                clean.push((pose, b, *support));
+            }
+        }
+        // Nearest first among equals: `max_by_key` would keep the last, so scan by hand.
+        let mut best: Option<(usize, Candidate)> = None;
+        for c in clean {
+            let (ok, _) = self.score(i, &c.0);
+            if best.as_ref().is_none_or(|(b, _)| ok > *b) {
+                best = Some((ok, c));
+            }
+        }
+        best.map(|(_, c)| c)
     }
 
     /// Lifts furniture standing on flat objects onto them, and what rests on it with it.
@@ -555,7 +655,49 @@ impl Attempt<'_> {
     }
 }
 
-/// Dependency order: targets of relations and facings first, room order otherwise.
+/// Grid spacing of the repair scan, metres.
+const REPAIR_STEP: f64 = 0.05;
+/// Clean poses the repair scan scores before choosing.
+const REPAIR_CANDIDATES: usize = 24;
+/// Rings the repair scan goes on for past the first clean pose, to weigh relations.
+const REPAIR_EXTRA_RINGS: i32 = 3;
+
+/// The grid offsets at Chebyshev distance `ring` from the origin.
+fn square_ring(ring: i32) -> impl Iterator<Item = (i32, i32)> {
+    let rows = (-ring..=ring).flat_map(move |x| [(x, -ring), (x, ring)]);
+    let columns = (-ring + 1..ring).flat_map(move |y| [(-ring, y), (ring, y)]);
+    let origin = (ring == 0).then_some((0, 0));
+    origin
+        .into_iter()
+        .chain(rows.filter(move |_| ring > 0))
+        .chain(columns)
+}
+
+/// Whether the footprint of `b` lies on the top face of `t`.
+fn within_top(b: &OrientedBox, t: &OrientedBox) -> bool {
+    let [r, f] = t.to_local([b.center[0], b.center[1]]);
+    r.abs() + reach(b, t.right) <= t.half[0] + 1e-9
+        && f.abs() + reach(b, t.front) <= t.half[1] + 1e-9
+}
+
+/// How hard an object is to fit, hardest first: what stands in a corner has two places to go,
+/// then furniture against a wall, then the rest of the floor furniture (bigger first), then
+/// what hangs, rests on something or lies flat, which clashes with little.
+fn difficulty(o: &ObjectSpec) -> (u8, f64) {
+    let class = if !o.on_floor || is_flat(o) {
+        3
+    } else {
+        match wall_of(o) {
+            Some((_, RoomPreposition::InTheCorner)) => 0,
+            Some(_) => 1,
+            None => 2,
+        }
+    };
+    (class, -o.size.length * o.size.width)
+}
+
+/// Dependency order: targets of relations and facings first; among the objects whose targets
+/// are placed, the hardest to fit first ([`difficulty`]), then room order.
 fn order(room: &Room) -> Vec<usize> {
     let n = room.objects.len();
     let deps: Vec<Vec<usize>> = room
@@ -577,8 +719,13 @@ fn order(room: &Room) -> Vec<usize> {
     let mut done = vec![false; n];
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
+        let hardest = |a: &usize, b: &usize| {
+            let (ka, kb) = (difficulty(&room.objects[*a]), difficulty(&room.objects[*b]));
+            ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(a.cmp(b))
+        };
         let next = (0..n)
-            .find(|&i| !done[i] && deps[i].iter().all(|&j| done[j] || j == i))
+            .filter(|&i| !done[i] && deps[i].iter().all(|&j| done[j] || j == i))
+            .min_by(hardest)
             .or_else(|| (0..n).find(|&i| !done[i]))
             .unwrap_or(0);
         done[next] = true;
@@ -593,42 +740,52 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
-/// Lays out a room (see the module documentation).
-#[must_use]
-pub fn solve(room: &Room, cfg: &SolverConfig) -> Solution {
-    let order = order(room);
-    let stream = cfg.seed ^ fnv1a(&room.id);
-    let mut best: Option<((bool, usize), Layout)> = None;
-    let mut attempts = 0;
-    for attempt in 0..cfg.restarts.max(1) {
-        attempts += 1;
-        let mut a = Attempt {
-            room,
-            tol: cfg.assess.relations,
-            rng: Rng::derive(stream, attempt as u64),
-            placed: vec![None; room.objects.len()],
-            forced: 0,
-        };
-        for &i in &order {
-            a.place(i, cfg.candidates);
-        }
-        a.lift(&order);
-        let layout = Layout {
-            poses: a.placed.into_iter().flatten().map(|(p, ..)| p).collect(),
-        };
-        let scene = Scene::new(room, &layout, &[]);
-        let relations = evaluate(&scene, &cfg.assess.relations);
-        let satisfied = relations.iter().filter(|r| r.satisfied).count();
-        let key = (a.forced == 0, satisfied);
-        let perfect = a.forced == 0 && satisfied == relations.len();
-        if best.as_ref().is_none_or(|(k, _)| key > *k) {
-            best = Some((key, layout));
-        }
-        if perfect {
-            break;
-        }
+/// What one attempt found.
+struct Outcome {
+    layout: Layout,
+    /// Every object was placed without a clash.
+    clean: bool,
+    /// Relations that hold.
+    satisfied: usize,
+    /// Relations in all.
+    total: usize,
+}
+
+/// One attempt with its own random stream.
+fn attempt(
+    room: &Room,
+    order: &[usize],
+    cfg: &SolverConfig,
+    rng: Rng,
+    grounded: &[bool],
+) -> Outcome {
+    let mut a = Attempt {
+        room,
+        tol: cfg.assess.relations,
+        rng,
+        placed: vec![None; room.objects.len()],
+        forced: 0,
+        grounded,
+    };
+    for &i in order {
+        a.place(i, cfg.candidates);
     }
-    let layout = best.map(|(_, l)| l).unwrap_or_default();
+    a.lift(order);
+    let layout = Layout {
+        poses: a.placed.into_iter().flatten().map(|(p, ..)| p).collect(),
+    };
+    let scene = Scene::new(room, &layout, &[]);
+    let relations = evaluate(&scene, &cfg.assess.relations);
+    Outcome {
+        layout,
+        clean: a.forced == 0,
+        satisfied: relations.iter().filter(|r| r.satisfied).count(),
+        total: relations.len(),
+    }
+}
+
+/// Assesses a layout in full and wraps it as a solution.
+fn judge(room: &Room, layout: Layout, cfg: &SolverConfig, attempts: usize) -> Solution {
     let assessment = assess_layout(room, &layout, &[], &cfg.assess);
     let valid = assessment.valid_scene && assessment.unsupported.is_empty();
     Solution {
@@ -637,6 +794,90 @@ pub fn solve(room: &Room, cfg: &SolverConfig) -> Solution {
         assessment,
         attempts,
     }
+}
+
+/// Runs up to `cfg.restarts` attempts and returns the first layout the full assessment finds
+/// valid, best attempts first, or else the best attempt's; `attempts` counts on from `done`.
+fn search(
+    room: &Room,
+    order: &[usize],
+    cfg: &SolverConfig,
+    grounded: &[bool],
+    done: usize,
+) -> Solution {
+    let stream = cfg.seed ^ fnv1a(&room.id);
+    let mut tried: Vec<((bool, usize), Layout)> = Vec::new();
+    for k in 0..cfg.restarts.max(1) {
+        let o = attempt(room, order, cfg, Rng::derive(stream, k as u64), grounded);
+        let key = (o.clean, o.satisfied);
+        if o.clean && o.satisfied == o.total {
+            let s = judge(room, o.layout, cfg, done + k + 1);
+            if s.valid {
+                return s;
+            }
+            // Clean boxes can still fail settling (a thin frame that topples): search on.
+            tried.push((key, s.layout));
+        } else {
+            tried.push((key, o.layout));
+        }
+    }
+    let attempts = done + tried.len();
+    // Best first (stable: earlier attempts first among equals); the assessment, which also
+    // settles the scene, has the last word.
+    tried.sort_by_key(|t| std::cmp::Reverse(t.0));
+    let mut layouts = tried.into_iter().map(|(_, layout)| layout);
+    let best = judge(room, layouts.next().unwrap_or_default(), cfg, attempts);
+    if best.valid {
+        return best;
+    }
+    layouts
+        .map(|layout| judge(room, layout, cfg, attempts))
+        .find(|s| s.valid)
+        .unwrap_or(best)
+}
+
+/// Lays out a room (see the module documentation).
+#[must_use]
+pub fn solve(room: &Room, cfg: &SolverConfig) -> Solution {
+    let order = order(room);
+    let mut grounded = vec![false; room.objects.len()];
+    let mut s = search(room, &order, cfg, &grounded, 0);
+    if s.valid {
+        return s;
+    }
+    // Heavy furniture lifted onto a thin rug can sink through it when the scene settles, and a
+    // lifted object can rise into what hangs above it. Validity comes before relations: search
+    // again with the floor furniture that failed standing on the floor itself, which may cost
+    // a rug its place under it.
+    let failed = s
+        .assessment
+        .unsupported
+        .iter()
+        .map(|u| u.id.as_str())
+        .chain(
+            s.assessment
+                .collisions
+                .iter()
+                .flat_map(|c| [c.a.as_str(), c.b.as_str()]),
+        );
+    let mut more = false;
+    for id in failed {
+        if let Some(i) = room.object_index(id) {
+            let o = &room.objects[i];
+            if o.on_floor && !is_flat(o) && !grounded[i] {
+                grounded[i] = true;
+                more = true;
+            }
+        }
+    }
+    if more {
+        let again = search(room, &order, cfg, &grounded, s.attempts);
+        if again.valid {
+            return again;
+        }
+        s.attempts = again.attempts;
+    }
+    s
 }
 
 /// A placement under consideration: the pose, its box and what holds it up.
@@ -673,7 +914,52 @@ mod tests {
             }
             valid += usize::from(a.valid);
         }
-        assert!(valid >= 11, "{valid} of 12 valid");
+        assert_eq!(valid, 12, "{valid} of 12 valid");
+    }
+
+    #[test]
+    fn full_thirty_object_rooms_solve_validly() {
+        let cfg = GenConfig {
+            seed: 5,
+            min_objects: 30,
+            max_objects: 30,
+        };
+        for i in 0..5 {
+            let room = generate(&cfg, i);
+            assert_eq!(room.objects.len(), 30, "{}", room.id);
+            let s = solve(&room, &SolverConfig::default());
+            assert!(
+                s.valid,
+                "{}: {:?} {:?} {:?}",
+                room.id,
+                s.assessment.collisions,
+                s.assessment.out_of_bounds,
+                s.assessment.unsupported
+            );
+            let (ok, total) = s.relations();
+            assert!(
+                10 * ok >= 9 * total,
+                "{}: {ok} of {total} relations",
+                room.id
+            );
+        }
+    }
+
+    #[test]
+    fn square_rings_cover_the_grid_once_nearest_first() {
+        let mut seen = std::collections::HashSet::new();
+        for ring in 0..4 {
+            let cells: Vec<(i32, i32)> = square_ring(ring).collect();
+            assert_eq!(
+                cells.len(),
+                usize::try_from(if ring == 0 { 1 } else { 8 * ring }).unwrap()
+            );
+            for (x, y) in cells {
+                assert_eq!(x.abs().max(y.abs()), ring);
+                assert!(seen.insert((x, y)), "({x}, {y}) twice");
+            }
+        }
+        assert_eq!(seen.len(), 7 * 7);
     }
 
     #[test]
