@@ -39,12 +39,12 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Error)]
 pub enum DatasetError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error: in the message, not the error's source, so a chain prints it once.
+        error: std::io::Error,
     },
     /// One line of a JSONL file is wrong.
     #[error("{path}:{line}: {message}")]
@@ -236,9 +236,9 @@ pub struct Dataset {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
-    move |source| DatasetError::Io {
+    move |error| DatasetError::Io {
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 
@@ -727,6 +727,17 @@ type FieldCheck<'a> = (&'a str, bool, &'a dyn Fn(&Value) -> Option<String>);
 mod tests {
     use super::*;
     use crate::data::generate::{GenConfig, generate};
+
+    #[test]
+    fn a_missing_dataset_names_the_file_and_the_os_error_once() {
+        let missing = temp_dir("missing").join("nowhere");
+        let error = Dataset::open(&missing).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("nowhere/manifest.json"), "{text}");
+        assert!(text.contains("os error 2"), "{text}");
+        // Error chains (`{:#}` of anyhow) print the message and then each source.
+        assert!(std::error::Error::source(&error).is_none());
+    }
 
     pub(crate) fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("msrl-data-{}-{name}", std::process::id()));
