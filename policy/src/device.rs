@@ -220,6 +220,74 @@ impl CudaDriver {
     }
 }
 
+/// Memory in use on one GPU, device-wide as `nvidia-smi` shows it (libtorch's caching
+/// allocator included), read through the CUDA driver from any thread.
+pub struct GpuMemory {
+    driver: CudaDriver,
+    device: i32,
+    context: *mut std::ffi::c_void,
+}
+
+// SAFETY: a retained primary context may be made current on any thread; `used` does so before
+// every query.
+unsafe impl Send for GpuMemory {}
+
+impl GpuMemory {
+    /// Retains GPU `index`'s primary context (the one libtorch uses, so nothing new is
+    /// allocated); `None` without a CUDA driver or that device.
+    #[must_use]
+    pub fn open(index: usize) -> Option<Self> {
+        let driver = CudaDriver::load()?;
+        let (device, context) = {
+            let get: Symbol<unsafe extern "C" fn(*mut i32, i32) -> CuResult> =
+                driver.symbol(b"cuDeviceGet\0")?;
+            let retain: Symbol<unsafe extern "C" fn(*mut *mut std::ffi::c_void, i32) -> CuResult> =
+                driver.symbol(b"cuDevicePrimaryCtxRetain\0")?;
+            let mut device = 0;
+            let mut context = std::ptr::null_mut();
+            // SAFETY: each call writes one handle through a valid pointer.
+            let ok = unsafe {
+                get(&raw mut device, i32::try_from(index).ok()?) == 0
+                    && retain(&raw mut context, device) == 0
+            };
+            if !ok {
+                return None;
+            }
+            (device, context)
+        };
+        Some(Self {
+            driver,
+            device,
+            context,
+        })
+    }
+
+    /// Bytes in use on the device now.
+    #[must_use]
+    pub fn used(&self) -> Option<u64> {
+        let set: Symbol<unsafe extern "C" fn(*mut std::ffi::c_void) -> CuResult> =
+            self.driver.symbol(b"cuCtxSetCurrent\0")?;
+        let info: Symbol<unsafe extern "C" fn(*mut usize, *mut usize) -> CuResult> =
+            self.driver.symbol(b"cuMemGetInfo_v2\0")?;
+        let (mut free, mut total) = (0usize, 0usize);
+        // SAFETY: the context was retained by `open`; cuMemGetInfo writes two size_t.
+        let ok = unsafe { set(self.context) == 0 && info(&raw mut free, &raw mut total) == 0 };
+        ok.then(|| (total - free) as u64)
+    }
+}
+
+impl Drop for GpuMemory {
+    fn drop(&mut self) {
+        if let Some(release) = self
+            .driver
+            .symbol::<unsafe extern "C" fn(i32) -> CuResult>(b"cuDevicePrimaryCtxRelease_v2\0")
+        {
+            // SAFETY: releases the reference `open` retained.
+            unsafe { release(self.device) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

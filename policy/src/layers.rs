@@ -52,15 +52,13 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// A base parameter, zeros or ones until the checkpoint overwrites it.
+    /// A base parameter, zeros or ones until the checkpoint overwrites it, in the store's
+    /// dtype (tch's `zeros_no_train` would make it f32 whatever the store's dtype).
     pub(crate) fn param(&self, name: &str, dims: &[i64], ones: bool) -> Tensor {
-        match (self.trainable, ones) {
-            (true, _) => self
-                .base
-                .var(name, dims, Init::Const(if ones { 1.0 } else { 0.0 })),
-            (false, true) => self.base.ones_no_train(name, dims),
-            (false, false) => self.base.zeros_no_train(name, dims),
-        }
+        let value = if ones { 1.0 } else { 0.0 };
+        self.base
+            .var(name, dims, Init::Const(value))
+            .set_requires_grad(self.trainable)
     }
 }
 

@@ -19,7 +19,7 @@ pub mod tokenizer;
 
 pub use error::{PolicyError, Result};
 pub use generation::{Completion, FinishReason, SamplingParams, generate};
-pub use policy::{GenerationConfig, LoadOptions, Policy};
+pub use policy::{GenerationConfig, LoadOptions, Policy, Weights};
 pub use qwen2_5_vl::{ImageInput, KvCache, Sequence};
 pub use scoring::{ScoreItem, Scores, score, score_no_grad};
 pub use tokenizer::{ChatTokenizer, Content, Message};

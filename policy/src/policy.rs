@@ -29,6 +29,8 @@ pub struct LoadOptions {
     pub lora: Option<LoraConfig>,
     /// Make the base parameters trainable (full fine-tuning).
     pub train_base: bool,
+    /// Where the base parameters come from.
+    pub weights: Weights,
 }
 
 impl Default for LoadOptions {
@@ -38,8 +40,25 @@ impl Default for LoadOptions {
             kind: None,
             lora: None,
             train_base: false,
+            weights: Weights::Checkpoint,
         }
     }
+}
+
+/// Where a loaded model's base parameters come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Weights {
+    /// The directory's safetensors files.
+    #[default]
+    Checkpoint,
+    /// Seeded random values ([`crate::tiny::fill_random`]), for a directory written by
+    /// [`crate::tiny::TinyPreset::write_files`]: a model's cost without its weights.
+    Random {
+        /// The generator's seed.
+        seed: u64,
+        /// Standard deviation of the matrices.
+        std: f64,
+    },
 }
 
 /// Sampling defaults and end tokens from `generation_config.json`.
@@ -127,6 +146,9 @@ impl Policy {
             Kind::Float
         });
         let mut vs = nn::VarStore::new(options.device);
+        // Parameters are made in their final dtype: building in f32 and casting afterwards
+        // would hold twice a bf16 model's memory while loading.
+        vs.set_kind(kind);
         let mut lora_vs = options
             .lora
             .as_ref()
@@ -140,8 +162,10 @@ impl Policy {
             };
             Qwen2_5VlModel::new(&config, &stores)
         };
-        checkpoint::load_weights(&vs, dir)?;
-        vs.set_kind(kind);
+        match options.weights {
+            Weights::Checkpoint => checkpoint::load_weights(&vs, dir)?,
+            Weights::Random { seed, std } => crate::tiny::fill_random(&vs, seed, std),
+        }
         if let Some(lvs) = &mut lora_vs {
             lvs.set_kind(kind);
         }

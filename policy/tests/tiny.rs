@@ -1,11 +1,11 @@
 //! The tiny preset: a trained tokenizer keeping Qwen's special tokens and a checkpoint that
-//! loads, renders the chat template and generates.
+//! loads, renders the chat template and generates, and the same weights made in memory.
 
 mod common;
 
 use metaspatial_policy::tiny::{TinyPreset, train_tokenizer};
 use metaspatial_policy::tokenizer::QWEN_SPECIAL_TOKENS;
-use metaspatial_policy::{LoadOptions, Message, Policy, SamplingParams, generate};
+use metaspatial_policy::{LoadOptions, Message, Policy, SamplingParams, Weights, generate};
 
 fn corpus() -> Vec<String> {
     let mut lines = Vec::new();
@@ -40,16 +40,44 @@ fn tokenizer_keeps_qwen_special_tokens_after_the_learned_vocabulary() {
     assert_eq!(tokenizer.decode(ids.get_ids(), false).unwrap(), text);
 }
 
+// One test, not several: building weights seeds libtorch's global generator, which parallel
+// tests would share.
 #[test]
 fn tiny_checkpoint_loads_and_generates_deterministically() {
     let dir = tempfile::tempdir().unwrap();
-    TinyPreset {
+    let preset = TinyPreset {
         bpe_vocab: 400,
         ..TinyPreset::default()
-    }
-    .write_checkpoint(dir.path(), &corpus(), 11)
-    .unwrap();
+    };
+    preset.write_checkpoint(dir.path(), &corpus(), 11).unwrap();
     let policy = Policy::load(dir.path(), &LoadOptions::default()).unwrap();
+
+    // The same weights made in memory from the seed, for a directory without weight files.
+    let bare = tempfile::tempdir().unwrap();
+    preset.write_files(bare.path(), &corpus()).unwrap();
+    let random = Weights::Random {
+        seed: 11,
+        std: preset.init_std,
+    };
+    let in_memory = Policy::load(
+        bare.path(),
+        &LoadOptions {
+            weights: random,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    let saved = policy.var_store().variables();
+    let made = in_memory.var_store().variables();
+    assert_eq!(saved.len(), made.len());
+    for (name, value) in &saved {
+        assert!(value.equal(&made[name]), "{name} differs");
+    }
+    assert!(
+        Policy::load(bare.path(), &LoadOptions::default()).is_err(),
+        "a directory without weights loads only with Weights::Random"
+    );
+
     let images = vec![
         policy
             .processor
