@@ -74,6 +74,10 @@ pub enum ModelSource {
     /// A tiny Qwen2.5-VL whose tokenizer is trained on the run's training rooms and reference
     /// answers, with seeded random weights.
     Tiny(#[serde(default)] TinySettings),
+    /// Qwen2.5-VL-3B's architecture and sizes with seeded random weights made in memory and a
+    /// tokenizer trained on the run's rooms: the real model's cost without its weights, for
+    /// `metaspatial-rl bench`. It learns, but from nothing.
+    RandomQwen2_5Vl3b,
 }
 
 /// The tiny preset's sizes (the defaults are the preset's).

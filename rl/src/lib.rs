@@ -1,6 +1,7 @@
 //! GRPO post-training of vision-language models for 3D room layout, and the `metaspatial-rl`
 //! command that drives it.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod eval;

@@ -19,7 +19,8 @@ use metaspatial_env::data::rng::Rng;
 use metaspatial_env::data::solver::{SolverConfig, solve};
 use metaspatial_env::{EpisodeConfig, Room};
 use metaspatial_policy::lora::LoraConfig;
-use metaspatial_policy::{FinishReason, LoadOptions, Policy, SamplingParams};
+use metaspatial_policy::tiny::TinyPreset;
+use metaspatial_policy::{FinishReason, LoadOptions, Policy, SamplingParams, Weights};
 use metaspatial_replay::record::{
     CollisionRecord, EvalReport, ImageRecord, MetricsLine, ObjectRecord, OutOfBoundsRecord,
     PoseRecord, RolloutRecord, RoomRecord, TurnRecord, Violations, step_name,
@@ -67,15 +68,32 @@ pub struct RunOptions {
 }
 
 /// Everything the run holds while it trains.
-struct Session {
+pub(crate) struct Session {
     config: RunConfig,
-    dir: RunDir,
+    pub(crate) dir: RunDir,
     data: Dataset,
     rewards: RewardSet,
     renderer: RenderThread,
     views: Views,
-    device: tch::Device,
-    progress: MultiProgress,
+    pub(crate) device: tch::Device,
+    pub(crate) progress: MultiProgress,
+}
+
+/// The policy being trained, with what its updates need.
+pub(crate) struct Learner {
+    pub(crate) policy: Policy,
+    reference: Option<Policy>,
+    pub(crate) opt: AdamW,
+}
+
+/// One GRPO step: its rooms, rollouts, advantages, update and logged scalars.
+pub(crate) struct StepOutcome {
+    rooms: Vec<Room>,
+    trajectories: Vec<Trajectory>,
+    advantages: update::Advantages,
+    stats: UpdateStats,
+    /// What `metrics.jsonl` logs for the step, time breakdown and tokens/s included.
+    pub(crate) values: BTreeMap<String, f64>,
 }
 
 /// Runs the whole pipeline of `config`; returns the before/after comparison when GRPO ran to
@@ -111,7 +129,12 @@ pub fn run_sft(config: RunConfig, out: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Loads a policy for training from a model directory.
-fn load_policy(dir: &Path, config: &RunConfig, device: tch::Device) -> anyhow::Result<Policy> {
+fn load_policy(
+    dir: &Path,
+    config: &RunConfig,
+    device: tch::Device,
+    weights: Weights,
+) -> anyhow::Result<Policy> {
     let (lora, train_base) = match &config.model.finetune {
         Finetune::Full => (None, true),
         Finetune::Lora(l) => (Some(l.clone()), false),
@@ -123,6 +146,7 @@ fn load_policy(dir: &Path, config: &RunConfig, device: tch::Device) -> anyhow::R
             kind: config.model.dtype.kind(),
             lora,
             train_base,
+            weights,
         },
     )
     .with_context(|| format!("loading the model {}", dir.display()))
@@ -261,7 +285,7 @@ pub fn evaluate(
 }
 
 impl Session {
-    fn open(config: RunConfig, root: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn open(config: RunConfig, root: &Path) -> anyhow::Result<Self> {
         let dir = RunDir::create(root)?;
         dir.write_config(&config.to_ron()?)?;
         let device = config.model.device.device()?;
@@ -312,30 +336,53 @@ impl Session {
         Ok(&rooms[..n])
     }
 
-    /// The starting model directory: the configured checkpoint, or the tiny preset built (once)
-    /// in the run directory with a tokenizer trained on this run's rooms.
-    fn prepare_model(&self) -> anyhow::Result<PathBuf> {
+    /// The starting model directory: the configured checkpoint, or a preset built (once) in the
+    /// run directory with a tokenizer trained on this run's rooms.
+    pub(crate) fn prepare_model(&self) -> anyhow::Result<PathBuf> {
+        if let ModelSource::Checkpoint(dir) = &self.config.model.source {
+            return Ok(dir.clone());
+        }
+        let dir = self.model_init();
+        if dir.join("config.json").exists() {
+            return Ok(dir);
+        }
+        let (split, rooms) = self.split(&self.config.data.train_split)?;
+        let layouts = self.data.layouts.get(&split).map_or(&[][..], Vec::as_slice);
+        let corpus = tokenizer_corpus(rooms, layouts, &self.config.episode());
+        let tmp = self.dir.root().join(".model-init.tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let pixels = i64::from(self.config.env.image_size).pow(2);
         match &self.config.model.source {
-            ModelSource::Checkpoint(dir) => Ok(dir.clone()),
-            ModelSource::Tiny(settings) => {
-                let dir = self.dir.root().join("model-init");
-                if dir.join("config.json").exists() {
-                    return Ok(dir);
-                }
-                let (split, rooms) = self.split(&self.config.data.train_split)?;
-                let layouts = self.data.layouts.get(&split).map_or(&[][..], Vec::as_slice);
-                let corpus = tokenizer_corpus(rooms, layouts, &self.config.episode());
-                let tmp = self.dir.root().join(".model-init.tmp");
-                let _ = std::fs::remove_dir_all(&tmp);
-                settings
-                    .preset(self.config.env.image_size)
-                    .write_checkpoint(&tmp, &corpus, self.config.seed)
-                    .context("building the tiny model")?;
-                std::fs::rename(&tmp, &dir)
-                    .with_context(|| format!("moving the tiny model into {}", dir.display()))?;
-                tracing::info!("built the tiny model in {}", dir.display());
-                Ok(dir)
+            ModelSource::Tiny(settings) => settings
+                .preset(self.config.env.image_size)
+                .write_checkpoint(&tmp, &corpus, self.config.seed),
+            _ => TinyPreset {
+                max_pixels: pixels,
+                ..TinyPreset::qwen2_5_vl_3b()
             }
+            .write_files(&tmp, &corpus)
+            .map(drop),
+        }
+        .context("building the model")?;
+        std::fs::rename(&tmp, &dir)
+            .with_context(|| format!("moving the model into {}", dir.display()))?;
+        tracing::info!("built the model in {}", dir.display());
+        Ok(dir)
+    }
+
+    fn model_init(&self) -> PathBuf {
+        self.dir.root().join("model-init")
+    }
+
+    /// Where the parameters of the model in `dir` come from: a random preset's starting model
+    /// has none on disk.
+    fn weights_of(&self, dir: &Path) -> Weights {
+        match self.config.model.source {
+            ModelSource::RandomQwen2_5Vl3b if dir == self.model_init() => Weights::Random {
+                seed: self.config.seed,
+                std: TinyPreset::qwen2_5_vl_3b().init_std,
+            },
+            _ => Weights::Checkpoint,
         }
     }
 
@@ -360,7 +407,7 @@ impl Session {
         let mut full = self.config.clone();
         // Supervised training always writes whole models, so GRPO can start from them.
         full.model.finetune = Finetune::Full;
-        let policy = load_policy(&model_dir, &full, self.device)?;
+        let policy = load_policy(&model_dir, &full, self.device, self.weights_of(&model_dir))?;
         let mut opt = AdamW::new(trainable(&policy));
         if step > 0 {
             opt.load(
@@ -488,38 +535,33 @@ impl Session {
         Ok(out)
     }
 
-    fn grpo(&self, start_model: &Path, options: &RunOptions) -> anyhow::Result<Option<Comparison>> {
+    /// Loads the policy (from `start_model`, or the checkpoint `resume_from`), the frozen
+    /// reference when the KL term needs one, and the optimiser.
+    pub(crate) fn learner(
+        &self,
+        start_model: &Path,
+        resume_from: Option<&Path>,
+    ) -> anyhow::Result<Learner> {
         let config = &self.config;
-        let algorithm = &config.algorithm;
-        let mut step = 0;
-        let mut elapsed = 0.0;
-        let mut bad_in_a_row = 0;
-        let resume_from = self.dir.latest_checkpoint()?;
         let lora = matches!(config.model.finetune, Finetune::Lora(_));
-        let policy = match &resume_from {
-            Some((dir, state)) if !lora => {
-                step = state.step;
-                elapsed = state.elapsed;
-                bad_in_a_row = state.bad_steps_in_a_row;
-                load_policy(&dir.join("model"), config, self.device)?
-            }
-            Some((dir, state)) => {
-                step = state.step;
-                elapsed = state.elapsed;
-                bad_in_a_row = state.bad_steps_in_a_row;
-                let p = load_policy(start_model, config, self.device)?;
+        let start = |dir: &Path| load_policy(dir, config, self.device, self.weights_of(dir));
+        let policy = match resume_from {
+            Some(dir) if !lora => start(&dir.join("model"))?,
+            Some(dir) => {
+                let p = start(start_model)?;
                 load_adapters(&p, dir)?;
                 p
             }
-            None => load_policy(start_model, config, self.device)?,
+            None => start(start_model)?,
         };
-        let reference = (algorithm.kl_coef != 0.0 && !lora)
+        let reference = (config.algorithm.kl_coef != 0.0 && !lora)
             .then(|| {
                 Policy::load(
                     start_model,
                     &LoadOptions {
                         device: self.device,
                         kind: config.model.dtype.kind(),
+                        weights: self.weights_of(start_model),
                         ..LoadOptions::default()
                     },
                 )
@@ -527,20 +569,113 @@ impl Session {
             .transpose()
             .context("loading the frozen reference model")?;
         let mut opt = AdamW::new(trainable(&policy));
+        if let Some(dir) = resume_from {
+            opt.load(&dir.join("optimizer.safetensors"))?;
+        }
         tracing::info!(
             "policy: {} trainable parameters on {:?}",
             opt.numel(),
             self.device
         );
+        Ok(Learner {
+            policy,
+            reference,
+            opt,
+        })
+    }
+
+    /// Plays 1-based `step`'s rooms G times and updates the policy on them.
+    pub(crate) fn grpo_step(
+        &self,
+        learner: &mut Learner,
+        step: u64,
+        save_images: Option<(PathBuf, String)>,
+        bar: &ProgressBar,
+    ) -> anyhow::Result<StepOutcome> {
+        let config = &self.config;
+        let algorithm = &config.algorithm;
+        let policy = &learner.policy;
+        let step_start = Instant::now();
+        tch::manual_seed(mix(config.seed, step) as i64);
+        let rooms = self.rooms_of_step(step)?;
+        let settings = RolloutSettings {
+            group_size: algorithm.group_size,
+            episode: config.episode(),
+            sampling: SamplingParams {
+                temperature: config.generation.temperature,
+                top_p: config.generation.top_p,
+                max_new_tokens: config.generation.max_new_tokens,
+                stop_tokens: policy.stop_tokens()?,
+                suppress_tokens: policy.vision_tokens()?,
+                seed: mix(config.seed, step),
+                ..SamplingParams::default()
+            },
+            rooms_per_call: (algorithm.rooms_per_step / 2).max(1),
+            save_images,
+        };
+        let (trajectories, times) = rollout(policy, &self.scorer(), &rooms, &settings, bar)?;
+        let rollout_seconds = step_start.elapsed().as_secs_f64();
+        let advantages = update::advantages(&trajectories, algorithm.group_size, algorithm);
+        let samples = update::samples(&trajectories, &advantages, algorithm.group_size, algorithm);
+        let lr = config.optimiser.lr_at(step, algorithm.steps);
+        let train_start = Instant::now();
+        let stats = guard_oom(&config.optimiser, || {
+            update::update(
+                policy,
+                learner.reference.as_ref(),
+                &mut learner.opt,
+                &samples,
+                algorithm,
+                &config.optimiser,
+                lr,
+            )
+        })?;
+        let train_seconds = train_start.elapsed().as_secs_f64();
+        let step_seconds = step_start.elapsed().as_secs_f64();
+        let mut values = step_metrics(&trajectories, &advantages.zero_variance, &stats);
+        let tokens = times.prompt_tokens + times.response_tokens;
+        values.extend([
+            ("lr".to_owned(), lr),
+            ("tokens_per_s".to_owned(), tokens as f64 / step_seconds),
+            ("tokens/prompt".to_owned(), times.prompt_tokens as f64),
+            ("tokens/response".to_owned(), times.response_tokens as f64),
+            ("time/generate".to_owned(), times.generate),
+            ("time/assess".to_owned(), times.assess),
+            ("time/render".to_owned(), times.render),
+            ("time/reward".to_owned(), times.reward),
+            ("time/waiting".to_owned(), times.waiting),
+            ("time/rollout".to_owned(), rollout_seconds),
+            ("time/train".to_owned(), train_seconds),
+            ("time/step".to_owned(), step_seconds),
+        ]);
+        Ok(StepOutcome {
+            rooms,
+            trajectories,
+            advantages,
+            stats,
+            values,
+        })
+    }
+
+    fn grpo(&self, start_model: &Path, options: &RunOptions) -> anyhow::Result<Option<Comparison>> {
+        let config = &self.config;
+        let algorithm = &config.algorithm;
+        let resume_from = self.dir.latest_checkpoint()?;
+        let (mut step, elapsed, mut bad_in_a_row) =
+            resume_from.as_ref().map_or((0, 0.0, 0), |(_, s)| {
+                (s.step, s.elapsed, s.bad_steps_in_a_row)
+            });
+        let lora = matches!(config.model.finetune, Finetune::Lora(_));
+        let mut learner =
+            self.learner(start_model, resume_from.as_ref().map(|(d, _)| d.as_path()))?;
         // Steps logged after the last checkpoint by a killed session are redone.
         self.dir.truncate_metrics(step)?;
         let before = if let Some((dir, _)) = &resume_from {
-            opt.load(&dir.join("optimizer.safetensors"))?;
             tracing::info!("resumed from {} (step {step})", dir.display());
             None
         } else {
             tracing::info!("evaluating before GRPO");
-            Some(self.evaluate_at(&policy, 0)?)
+            Some(self.evaluate_at(&learner.policy, 0)?)
         };
         let steps_bar = self.progress.add(ProgressBar::new(algorithm.steps));
         steps_bar.set_style(bar_style(
@@ -550,7 +685,7 @@ impl Session {
         let rollout_bar = self.progress.add(ProgressBar::new(0));
         rollout_bar.set_style(bar_style("     [{bar:30}] {pos}/{len} answers"));
         let session_start = Instant::now();
-        let checkpoint = |step: u64, bad: u32, opt: &AdamW| -> anyhow::Result<PathBuf> {
+        let checkpoint = |step: u64, bad: u32, learner: &Learner| -> anyhow::Result<PathBuf> {
             let state = TrainerState {
                 step,
                 elapsed: elapsed + session_start.elapsed().as_secs_f64(),
@@ -561,15 +696,12 @@ impl Session {
             };
             self.dir
                 .write_checkpoint(&state, config.logging.keep_checkpoints, |d| {
-                    save_weights(&policy, d)?;
-                    opt.save(&d.join("optimizer.safetensors"))
+                    save_weights(&learner.policy, d)?;
+                    learner.opt.save(&d.join("optimizer.safetensors"))
                 })
         };
         while step < algorithm.steps {
             step += 1;
-            let step_start = Instant::now();
-            tch::manual_seed(mix(config.seed, step) as i64);
-            let rooms = self.rooms_of_step(step)?;
             let log_rollouts =
                 config.logging.rollouts_every > 0 && step % config.logging.rollouts_every == 0;
             let save_images = (log_rollouts && config.logging.rollout_images)
@@ -580,67 +712,24 @@ impl Session {
                     ))
                 })
                 .transpose()?;
-            let settings = RolloutSettings {
-                group_size: algorithm.group_size,
-                episode: self.config.episode(),
-                sampling: SamplingParams {
-                    temperature: config.generation.temperature,
-                    top_p: config.generation.top_p,
-                    max_new_tokens: config.generation.max_new_tokens,
-                    stop_tokens: policy.stop_tokens()?,
-                    suppress_tokens: policy.vision_tokens()?,
-                    seed: mix(config.seed, step),
-                    ..SamplingParams::default()
-                },
-                rooms_per_call: (algorithm.rooms_per_step / 2).max(1),
-                save_images,
-            };
-            let (trajectories, times) =
-                rollout(&policy, &self.scorer(), &rooms, &settings, &rollout_bar)?;
-            let rollout_seconds = step_start.elapsed().as_secs_f64();
-            let advantages = update::advantages(&trajectories, algorithm.group_size, algorithm);
-            let samples =
-                update::samples(&trajectories, &advantages, algorithm.group_size, algorithm);
-            let lr = config.optimiser.lr_at(step, algorithm.steps);
-            let train_start = Instant::now();
-            let stats = guard_oom(&config.optimiser, || {
-                update::update(
-                    &policy,
-                    reference.as_ref(),
-                    &mut opt,
-                    &samples,
-                    algorithm,
-                    &config.optimiser,
-                    lr,
-                )
-            })?;
-            let train_seconds = train_start.elapsed().as_secs_f64();
-            if stats.skipped > 0 {
+            let outcome = self.grpo_step(&mut learner, step, save_images, &rollout_bar)?;
+            if outcome.stats.skipped > 0 {
                 bad_in_a_row += 1;
             } else {
                 bad_in_a_row = 0;
             }
-            let step_seconds = step_start.elapsed().as_secs_f64();
-            let mut values = step_metrics(&trajectories, &advantages.zero_variance, &stats);
-            let tokens = times.prompt_tokens + times.response_tokens;
-            values.extend([
-                ("lr".to_owned(), lr),
-                ("tokens_per_s".to_owned(), tokens as f64 / step_seconds),
-                ("time/generate".to_owned(), times.generate),
-                ("time/assess".to_owned(), times.assess),
-                ("time/render".to_owned(), times.render),
-                ("time/reward".to_owned(), times.reward),
-                ("time/waiting".to_owned(), times.waiting),
-                ("time/rollout".to_owned(), rollout_seconds),
-                ("time/train".to_owned(), train_seconds),
-                ("time/step".to_owned(), step_seconds),
-            ]);
             if log_rollouts {
                 self.dir.write_rollouts(
                     step,
-                    &rollout_records(step, &rooms, &trajectories, &advantages.values),
+                    &rollout_records(
+                        step,
+                        &outcome.rooms,
+                        &outcome.trajectories,
+                        &outcome.advantages.values,
+                    ),
                 )?;
             }
+            let values = outcome.values;
             let mean_reward = values.get("reward/total/mean").copied().unwrap_or(0.0);
             self.dir.append_metrics(&MetricsLine {
                 step,
@@ -650,7 +739,7 @@ impl Session {
             steps_bar.set_message(format!("reward {mean_reward:.3}"));
             steps_bar.inc(1);
             if bad_in_a_row >= MAX_BAD_STEPS {
-                let dir = checkpoint(step, bad_in_a_row, &opt)?;
+                let dir = checkpoint(step, bad_in_a_row, &learner)?;
                 bail!(
                     "{MAX_BAD_STEPS} non-finite losses in a row at step {step}; checkpoint in {} — \
                      lower optimiser.lr or raise max_grad_norm",
@@ -664,7 +753,7 @@ impl Session {
                 || interrupted
                 || stop_here
             {
-                checkpoint(step, bad_in_a_row, &opt)?;
+                checkpoint(step, bad_in_a_row, &learner)?;
             }
             if interrupted {
                 bail!("interrupted: checkpoint written at step {step}; rerun with --resume");
@@ -676,13 +765,13 @@ impl Session {
                 && step % config.logging.eval_every == 0
                 && step < algorithm.steps
             {
-                self.evaluate_at(&policy, step)?;
+                self.evaluate_at(&learner.policy, step)?;
             }
         }
         steps_bar.finish_and_clear();
         rollout_bar.finish_and_clear();
         tracing::info!("evaluating after GRPO");
-        let (after, after_rooms) = self.evaluate_at(&policy, step)?;
+        let (after, after_rooms) = self.evaluate_at(&learner.policy, step)?;
         let (before, before_rooms) = match before {
             Some(b) => b,
             None => self.dir.read_eval(0)?,

@@ -1,5 +1,5 @@
 //! The `run` command as a user meets it: killed with SIGKILL mid-run, resumed with `--resume`,
-//! finished, then evaluated with `eval`.
+//! finished, then evaluated with `eval`; and `bench` on the same config.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -118,4 +118,42 @@ fn a_bad_config_is_refused_with_the_file_and_field() {
         err.contains("bad.ron") && err.contains("group_size"),
         "{err}"
     );
+}
+
+#[test]
+fn bench_times_steps_and_prints_the_breakdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("small.ron");
+    write_config(&config);
+    let out = tmp.path().join("bench");
+    let bench = Command::new(BIN)
+        .args(["-q", "bench"])
+        .arg(&config)
+        .args(["--steps", "2", "--warmup", "1"])
+        .args(["--finetune", "lora", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let table = String::from_utf8_lossy(&bench.stdout);
+    assert!(table.contains("2 measured steps"), "{table}");
+    let tokens_per_s: f64 = table
+        .lines()
+        .find(|l| l.starts_with("tokens/s"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .unwrap_or_else(|| panic!("no tokens/s row: {table}"))
+        .parse()
+        .unwrap();
+    assert!(tokens_per_s > 0.0, "{table}");
+    assert!(table.contains("peak memory: "), "{table}");
+    // The warm-up step is logged too; nothing else of a run (no evaluation, no checkpoint).
+    assert_eq!(steps(&out), [1, 2, 3]);
+    for empty in ["checkpoints", "eval"] {
+        let entries = std::fs::read_dir(out.join(empty)).unwrap().count();
+        assert_eq!(entries, 0, "{empty}/ holds {entries} entries");
+    }
 }

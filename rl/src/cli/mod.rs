@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing, logging set-up and dispatch to one module per
 //! subcommand.
 
+mod bench;
 mod data;
 mod doctor;
 mod eval;
@@ -43,6 +44,8 @@ enum Command {
     Run(train::RunArgs),
     /// Supervised warm-start on the reference layouts only (same run-directory format).
     Sft(train::SftArgs),
+    /// Time a config's GRPO steps: step breakdown, tokens/s and peak memory.
+    Bench(bench::BenchArgs),
     /// The layout metric table of a checkpoint on a dataset's rooms, with standard errors.
     Eval(eval::EvalArgs),
     /// Check the machine: libtorch, CUDA, wgpu adapters and a headless test frame.
@@ -69,6 +72,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => train::run_command(&args),
         Command::Sft(args) => train::sft_command(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Data(args) => data::run(&args),
