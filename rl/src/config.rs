@@ -676,6 +676,21 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_config_parses_and_passes_its_checks() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "ron") {
+                // `from_file` runs the same checks as `run`.
+                RunConfig::from_file(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "{seen} configs in {}", dir.display());
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let bad = MINIMAL.replace("rewards:", "algorithm: (group_size: 1), rewards:");
         let e = RunConfig::parse(&bad, "bad.ron").unwrap_err().to_string();
