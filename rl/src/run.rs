@@ -183,6 +183,21 @@ fn save_weights(policy: &Policy, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a checkpoint (weights or adapters, optimiser, `state`) into `dir`, keeping the newest
+/// `logging.keep_checkpoints`.
+fn save_checkpoint(
+    dir: &RunDir,
+    state: &TrainerState,
+    config: &RunConfig,
+    policy: &Policy,
+    opt: &AdamW,
+) -> anyhow::Result<PathBuf> {
+    dir.write_checkpoint(state, config.logging.keep_checkpoints, |d| {
+        save_weights(policy, d)?;
+        opt.save(&d.join("optimizer.safetensors"))
+    })
+}
+
 /// Loads a checkpoint's adapters into a policy built with the same `LoRA` config.
 fn load_adapters(policy: &Policy, checkpoint: &Path) -> anyhow::Result<()> {
     let path = checkpoint.join("adapters.safetensors");
@@ -492,10 +507,7 @@ impl Session {
                     bad_steps_in_a_row: 0,
                     base_model: None,
                 };
-                dir.write_checkpoint(&state, self.config.logging.keep_checkpoints, |d| {
-                    save_weights(&policy, d)?;
-                    opt.save(&d.join("optimizer.safetensors"))
-                })?;
+                save_checkpoint(&dir, &state, &self.config, &policy, &opt)?;
                 if INTERRUPTED.load(Ordering::SeqCst) && !last {
                     bail!(
                         "interrupted: checkpoint written at supervised step {step}; rerun with --resume"
@@ -694,11 +706,7 @@ impl Session {
                 bad_steps_in_a_row: bad,
                 base_model: lora.then(|| start_model.to_path_buf()),
             };
-            self.dir
-                .write_checkpoint(&state, config.logging.keep_checkpoints, |d| {
-                    save_weights(&learner.policy, d)?;
-                    learner.opt.save(&d.join("optimizer.safetensors"))
-                })
+            save_checkpoint(&self.dir, &state, config, &learner.policy, &learner.opt)
         };
         while step < algorithm.steps {
             step += 1;
