@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn pixel_counts_count_every_index_and_drop_those_above_the_maximum() {
-        // 11 pixels: not a multiple of the histogram lanes, runs and a stray index 9.
+        // 11 pixels: a full block of 8 and a remainder, runs, and a stray index 9.
         let ids = vec![0, 0, 2, 2, 2, 1, 9, 0, 2, 1, 3];
         let frame = Frame {
             width: 11,

@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use metaspatial_policy::device::GpuMemory;
 use metaspatial_replay::record::MetricsLine;
 
 use crate::config::RunConfig;
-use crate::run::Session;
+use crate::eval::median;
+use crate::run::{Session, bar_style};
 use crate::rundir::ensure_fresh;
 
 /// How many steps to time.
@@ -52,16 +53,11 @@ pub fn bench(config: RunConfig, out: &Path, options: BenchOptions) -> anyhow::Re
     let trainable = learner.opt.numel();
     let total = options.warmup + options.steps;
     let steps_bar = session.progress.add(ProgressBar::new(total));
-    steps_bar.set_style(
-        ProgressStyle::with_template(
-            "bench [{bar:30}] {pos}/{len} steps  {msg}  {elapsed_precise} (eta {eta})",
-        )?
-        .progress_chars("=> "),
-    );
+    steps_bar.set_style(bar_style(
+        "bench [{bar:30}] {pos}/{len} steps  {msg}  {elapsed_precise} (eta {eta})",
+    ));
     let rollout_bar = session.progress.add(ProgressBar::new(0));
-    rollout_bar.set_style(
-        ProgressStyle::with_template("      [{bar:30}] {pos}/{len} answers")?.progress_chars("=> "),
-    );
+    rollout_bar.set_style(bar_style("      [{bar:30}] {pos}/{len} answers"));
     let mut measured = Vec::new();
     let started = Instant::now();
     for step in 1..=total {
@@ -165,20 +161,14 @@ const ROWS: [(&str, &str, usize); 10] = [
     ("tokens/s (prompt + response)", "tokens_per_s", 0),
 ];
 
-/// Median, minimum and maximum.
+/// Median, minimum and maximum (zeros when there are no values).
 fn summary(values: &[f64]) -> (f64, f64, f64) {
     if values.is_empty() {
         return (0.0, 0.0, 0.0);
     }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    let median = if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        f64::midpoint(sorted[n / 2 - 1], sorted[n / 2])
-    };
-    (median, sorted[0], sorted[n - 1])
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (median(values), min, max)
 }
 
 /// Tracks the largest memory footprint: on a GPU by sampling the device's used memory every

@@ -208,6 +208,19 @@ pub fn format_table(columns: &[(&str, &EvalReport)]) -> String {
     out
 }
 
+/// The median (the mean of the middle two for an even count); NaN when there are no values.
+#[must_use]
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => f64::midpoint(sorted[n / 2 - 1], sorted[n / 2]),
+    }
+}
+
 /// Difference of paired per-room values (`after − before`) with its standard error.
 #[must_use]
 pub fn paired_difference(before: &[f64], after: &[f64]) -> (f64, f64) {
@@ -228,6 +241,9 @@ mod tests {
         let (p, se) = proportion(1, 4);
         assert!((p - 0.25).abs() < 1e-12);
         assert!((se - (0.25_f64 * 0.75 / 4.0).sqrt()).abs() < 1e-12);
+        assert!((median(&[3.0, 1.0, 2.0]) - 2.0).abs() < 1e-12);
+        assert!((median(&[4.0, 1.0, 3.0, 2.0]) - 2.5).abs() < 1e-12);
+        assert!(median(&[]).is_nan());
         let (d, se) = paired_difference(&[0.0, 1.0, 0.0], &[1.0, 1.0, 1.0]);
         assert!((d - 2.0 / 3.0).abs() < 1e-12);
         assert!(se > 0.0);

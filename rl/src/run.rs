@@ -249,7 +249,8 @@ pub fn load_for_eval(
     Ok(policy)
 }
 
-fn bar_style(template: &str) -> ProgressStyle {
+/// The progress-bar look every long stage shares.
+pub(crate) fn bar_style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .expect("a valid template")
         .progress_chars("=> ")

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use indicatif::{ParallelProgressIterator, ProgressBar, ProgressStyle};
+use indicatif::{ParallelProgressIterator, ProgressBar};
 use metaspatial_env::data::baseline::{answer_text, metrics, random_layout, table};
 use metaspatial_env::data::dataset::{
     Dataset, GeneratorInfo, Manifest, ReferenceLayout, Split, summary, write_atomic,
@@ -19,7 +19,9 @@ use metaspatial_env::data::solver::{SolverConfig, solve};
 use metaspatial_env::{AssessConfig, Room, assess};
 use rayon::prelude::*;
 
+use crate::eval::median;
 use crate::import::{Imported, read_idesign, read_metaspatial};
+use crate::run::bar_style;
 
 /// Arguments of `metaspatial-rl data`.
 #[derive(Debug, Args)]
@@ -104,11 +106,9 @@ enum Source {
 
 fn bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
+    bar.set_style(bar_style(
+        "{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}",
+    ));
     bar.set_message(what.to_owned());
     bar
 }
@@ -294,14 +294,6 @@ fn stats(data: &Dataset) -> String {
     out
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn solve_all(dir: &Path, restarts: usize, candidates: usize) -> anyhow::Result<ExitCode> {
     let mut data = Dataset::open(dir)?;
     let cfg = SolverConfig {
@@ -350,13 +342,13 @@ fn solve_all(dir: &Path, restarts: usize, candidates: usize) -> anyhow::Result<E
         if group.is_empty() {
             continue;
         }
-        let mut times: Vec<f64> = group.iter().map(|r| r.2).collect();
+        let times: Vec<f64> = group.iter().map(|r| r.2).collect();
         let v = group.iter().filter(|r| r.1.valid).count();
         println!(
             "  {lo:>2}-{hi:<2} objects: {:>5} rooms, solve rate {:>5.1} %, median {:.1} ms per room",
             group.len(),
             100.0 * v as f64 / group.len() as f64,
-            median(&mut times)
+            median(&times)
         );
     }
     data.layouts.clear();
