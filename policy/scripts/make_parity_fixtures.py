@@ -22,10 +22,13 @@ Run from the repository root (needs ``torch``, ``transformers``, ``tokenizers``,
 
     .venv/bin/python policy/scripts/make_parity_fixtures.py
 
-Pillow must be older than 13 (``pip install "pillow<13"``): Pillow 13 changed the order of the
-two resampling passes for some size pairs (vertical first), which moves a few resized pixels by
-one or two levels. Our resize reproduces Pillow up to 12.3 bit for bit, and the script refuses to
-build references with another resampler.
+Any Pillow works. Pillow 13 changed the order of the two resampling passes for some size pairs
+(vertical first when the height shrinks by more than twice as many pixels as the width), which
+moves a few resized pixels by a level or two; our resize reproduces both orders. The script makes
+the references of both orders itself, as two one-axis resizes (exactly what Pillow's two passes
+compute), checks that the installed Pillow's own resize equals the one for its version, and feeds
+the model images resized in Pillow 13's order, so the fixtures do not depend on the Pillow
+installed.
 
 The script is deterministic. ``--check-export DIR LOGITS`` instead loads an exported checkpoint
 with transformers and compares its logits for the stored image prompt with ``LOGITS`` (a
@@ -48,7 +51,11 @@ from transformers import (
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
 )
-from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+from transformers.image_transforms import convert_to_rgb
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+    Qwen2VLImageProcessorPil,
+    smart_resize,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
@@ -189,6 +196,26 @@ def hf_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
     return fast
 
 
+def vertical_first(order: str, w: int, h: int, W: int, H: int) -> bool:
+    """Whether Pillow of this order resamples columns before rows for (w, h) → (W, H)."""
+    return order == "pillow13" and H < h and h - H > 2 * (w - W)
+
+
+def resized(image: Image.Image, order: str) -> Image.Image:
+    """The processor's RGB conversion and resize, the two passes in ``order`` made explicit."""
+    rgb = convert_to_rgb(image, return_numpy=False)
+    w, h = rgb.size
+    H, W = smart_resize(h, w, factor=28, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    first = (w, H) if vertical_first(order, w, h, W, H) else (W, h)
+    return rgb.resize(first, Image.BICUBIC).resize((W, H), Image.BICUBIC)
+
+
+def installed_order() -> str:
+    import PIL
+
+    return "pillow13" if int(PIL.__version__.split(".")[0]) >= 13 else "pillow12"
+
+
 def prompt_inputs(fast, processor, text: str, images: list[Image.Image]):
     content = [{"type": "image"} for _ in images] + [{"type": "text", "text": text}]
     messages = [{"role": "user", "content": content}]
@@ -197,6 +224,7 @@ def prompt_inputs(fast, processor, text: str, images: list[Image.Image]):
     grids = None
     pixel_values = None
     if images:
+        images = [resized(image, "pillow13") for image in images]
         out = processor(images=images, return_tensors="pt")
         pixel_values, grids = out["pixel_values"], out["image_grid_thw"]
         parts = rendered.split(pad)
@@ -392,11 +420,27 @@ def check_export(export_dir: Path, logits_file: Path) -> None:
     sys.exit(0 if delta <= 1e-4 else 1)
 
 
-def main() -> None:
-    import PIL
+def image_references(paths: list[Path], processor) -> dict[str, torch.Tensor]:
+    """Pixel values of both pass orders; fails if the installed Pillow disagrees with its own."""
+    pixels = {}
+    installed = installed_order()
+    for p in paths:
+        image = Image.open(p)
+        direct = processor(images=[image], return_tensors="pt")
+        for order in ["pillow12", "pillow13"]:
+            out = processor(images=[resized(image, order)], return_tensors="pt")
+            if order == installed:
+                assert torch.equal(out["pixel_values"], direct["pixel_values"]), (
+                    f"{p.name}: Pillow's resize is not the {order} pass order"
+                )
+            pixels[f"{p.stem}.{order}.pixel_values"] = out["pixel_values"].to(torch.float32).contiguous()
+        pixels[f"{p.stem}.grid_thw"] = direct["image_grid_thw"].to(torch.int64)
+        same = torch.equal(pixels[f"{p.stem}.pillow12.pixel_values"], pixels[f"{p.stem}.pillow13.pixel_values"])
+        print(f"{p.name}: {image.size} → the two orders {'agree' if same else 'differ'}")
+    return pixels
 
-    if int(PIL.__version__.split(".")[0]) >= 13:
-        sys.exit(f"Pillow {PIL.__version__}: install pillow<13 (see the module docstring)")
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check-export", nargs=2, metavar=("DIR", "LOGITS"), type=Path)
     args = parser.parse_args()
@@ -410,13 +454,7 @@ def main() -> None:
     paths = build_images()
     images = [Image.open(p) for p in paths]
     processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
-    pixels = {}
-    # a.png is covered by the logits parity; b.png (alpha) and c.png are compared directly.
-    for p, img in list(zip(paths, images))[1:]:
-        out = processor(images=[img], return_tensors="pt")
-        pixels[f"{p.stem}.pixel_values"] = out["pixel_values"].to(torch.float32).contiguous()
-        pixels[f"{p.stem}.grid_thw"] = out["image_grid_thw"].to(torch.int64)
-    save_file(pixels, FIXTURES / "reference-images.safetensors")
+    save_file(image_references(paths, processor), FIXTURES / "reference-images.safetensors")
     make_checkpoint("hub", tok, fast, processor, images, tied=False, seed=1)
     make_checkpoint("v5", tok, fast, processor, images, tied=True, seed=3)
     total = sum(f.stat().st_size for f in FIXTURES.rglob("*") if f.is_file())

@@ -1,8 +1,8 @@
 //! Image preprocessing exactly as transformers' Qwen2-VL image processor (PIL backend): RGB
 //! conversion (alpha composited over white), `smart_resize` to multiples of 28 within the pixel
-//! budget, Pillow's bicubic resampling (reimplemented bit for bit: fixed-point coefficients,
-//! horizontal then vertical pass, 8-bit rounding between passes), rescale, normalisation, and
-//! patches of 14 × 14 with temporal patch 2 and 2 × 2 merge order.
+//! budget, Pillow's bicubic resampling (reimplemented bit for bit: fixed-point coefficients, two
+//! passes in the order of the chosen Pillow release, 8-bit rounding between passes), rescale,
+//! normalisation, and patches of 14 × 14 with temporal patch 2 and 2 × 2 merge order.
 
 use std::path::Path;
 
@@ -68,8 +68,35 @@ pub struct ImageProcessorConfig {
     /// PIL resampling filter; only 3 (bicubic) is supported.
     #[serde(default = "default_resample")]
     pub resample: i64,
+    /// Which Pillow release's pass order to reproduce (our key, not Hugging Face's).
+    #[serde(default)]
+    pub pass_order: PassOrder,
     #[serde(default)]
     size: Option<SizeField>,
+}
+
+/// The order of Pillow's two resampling passes, which decides the last bit of a few pixels.
+///
+/// Pillow up to 12.3 always resamples rows first. Pillow 13 resamples columns first when the
+/// height shrinks by more than twice as many pixels as the width (`h − H > 2 (w − W)`, `H < h`);
+/// the 8-bit rounding between the passes then moves some pixels by a level or two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassOrder {
+    /// Pillow ≤ 12.3: horizontal pass first, always.
+    Pillow12,
+    /// Pillow 13, the current release.
+    #[default]
+    Pillow13,
+}
+
+impl PassOrder {
+    /// Whether resizing `(in_w, in_h)` to `(out_w, out_h)` runs the vertical pass first.
+    #[must_use]
+    pub fn vertical_first(self, in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> bool {
+        let shrink = |from: usize, to: usize| from as i64 - to as i64;
+        self == Self::Pillow13 && out_h < in_h && shrink(in_h, out_h) > 2 * shrink(in_w, out_w)
+    }
 }
 
 fn default_min_pixels() -> i64 {
@@ -198,7 +225,7 @@ impl ImageProcessorConfig {
         let (height, width) = (i64::from(rgb.height()), i64::from(rgb.width()));
         let rgb = if self.do_resize {
             let (h, w) = smart_resize(height, width, factor, self.min_pixels, self.max_pixels)?;
-            resize_bicubic(&rgb, w as u32, h as u32)
+            resize_bicubic(&rgb, w as u32, h as u32, self.pass_order)
         } else {
             rgb
         };
@@ -371,8 +398,24 @@ fn clip8(acc: i64) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Pillow's `Image.resize(size, Image.BICUBIC)` on an RGB image.
-fn resize_bicubic(src: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
+/// Pillow's `Image.resize(size, Image.BICUBIC)` on an RGB image, passes in `order`.
+fn resize_bicubic(src: &RgbImage, out_w: u32, out_h: u32, order: PassOrder) -> RgbImage {
+    let (w, h) = (src.width() as usize, src.height() as usize);
+    if order.vertical_first(w, h, out_w as usize, out_h as usize) {
+        // Columns first is rows first on the transposed image.
+        transpose(&resize_rows_first(&transpose(src), out_h, out_w))
+    } else {
+        resize_rows_first(src, out_w, out_h)
+    }
+}
+
+/// The image mirrored about its main diagonal: pixel (x, y) moves to (y, x).
+fn transpose(src: &RgbImage) -> RgbImage {
+    RgbImage::from_fn(src.height(), src.width(), |x, y| *src.get_pixel(y, x))
+}
+
+/// Pillow's two-pass bicubic resize with the horizontal pass first.
+fn resize_rows_first(src: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
     let (in_w, in_h) = (src.width() as usize, src.height() as usize);
     let (out_w, out_h) = (out_w as usize, out_h as usize);
     let horizontal = coefficients(in_w, out_w);
@@ -452,6 +495,21 @@ mod tests {
     #[test]
     fn resize_to_the_same_size_is_the_identity() {
         let img = RgbImage::from_fn(5, 4, |x, y| image::Rgb([x as u8 * 40, y as u8 * 50, 7]));
-        assert_eq!(resize_bicubic(&img, 5, 4), img);
+        for order in [PassOrder::Pillow12, PassOrder::Pillow13] {
+            assert_eq!(resize_bicubic(&img, 5, 4, order), img);
+        }
+    }
+
+    #[test]
+    fn pillow_13_resamples_columns_first_only_when_the_height_shrinks_most() {
+        let order = PassOrder::Pillow13;
+        // 37 × 100: the threshold measured against Pillow 13.0 is H ≤ 2W + 25.
+        assert!(order.vertical_first(37, 100, 20, 65));
+        assert!(!order.vertical_first(37, 100, 20, 66));
+        // Wider and lower: columns first; wider and taller, or no height change: rows first.
+        assert!(order.vertical_first(100, 60, 112, 56));
+        assert!(!order.vertical_first(20, 20, 56, 37));
+        assert!(!order.vertical_first(50, 40, 30, 40));
+        assert!(!PassOrder::Pillow12.vertical_first(37, 100, 20, 20));
     }
 }

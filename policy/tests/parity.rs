@@ -5,6 +5,7 @@
 mod common;
 
 use common::{ids, load, max_abs_diff, prompt, reference};
+use metaspatial_policy::image::PassOrder;
 use metaspatial_policy::{SamplingParams, generate};
 
 const TOLERANCE: f64 = 1e-4;
@@ -73,21 +74,30 @@ fn greedy_generation_matches_transformers_batched_and_grouped() {
 }
 
 #[test]
-fn image_preprocessing_matches_the_pil_processor() {
-    let policy = load("hub");
+fn image_preprocessing_matches_the_pil_processor_of_both_pillow_orders() {
+    let mut processor = load("hub").processor;
     let refs = reference("images");
-    for stem in ["b", "c"] {
-        let path = common::fixtures()
-            .join("images")
-            .join(format!("{stem}.png"));
-        let image = policy.processor.load(&path).unwrap();
-        assert_eq!(
-            image.grid_thw.to_vec(),
-            ids(&refs[&format!("{stem}.grid_thw")].view([-1])),
-            "{stem}: grid"
-        );
-        let delta = max_abs_diff(&image.pixel_values, &refs[&format!("{stem}.pixel_values")]);
-        assert!(delta <= 1e-5, "{stem}: max |Δpixel| = {delta:e}");
+    for order in [PassOrder::Pillow12, PassOrder::Pillow13] {
+        processor.pass_order = order;
+        let name = match order {
+            PassOrder::Pillow12 => "pillow12",
+            PassOrder::Pillow13 => "pillow13",
+        };
+        // a.png (100 × 60 → 112 × 56) is resized columns first by Pillow 13; b.png has alpha.
+        for stem in ["a", "b", "c"] {
+            let path = common::fixtures()
+                .join("images")
+                .join(format!("{stem}.png"));
+            let image = processor.load(&path).unwrap();
+            assert_eq!(
+                image.grid_thw.to_vec(),
+                ids(&refs[&format!("{stem}.grid_thw")].view([-1])),
+                "{stem}: grid"
+            );
+            let expected = &refs[&format!("{stem}.{name}.pixel_values")];
+            let delta = max_abs_diff(&image.pixel_values, expected);
+            assert!(delta <= 1e-5, "{stem} ({name}): max |Δpixel| = {delta:e}");
+        }
     }
 }
 
