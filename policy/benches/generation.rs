@@ -11,11 +11,10 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use metaspatial_policy::qwen2_5_vl::{Config, ModelStores, Qwen2_5VlModel};
-use metaspatial_policy::{
-    ImageInput, SamplingParams, ScoreItem, Sequence, generate, score_no_grad,
-};
+use metaspatial_policy::workload::{Workload, completed, score_items};
+use metaspatial_policy::{SamplingParams, generate, score_no_grad};
 use serde_json::json;
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Kind, nn};
 
 const PROMPTS: usize = 8;
 const GROUP: usize = 8;
@@ -89,32 +88,6 @@ fn random_model(config: &Config, vs: &nn::VarStore) -> Qwen2_5VlModel {
     model
 }
 
-fn prompts(config: &Config, s: &Setting) -> Vec<Sequence> {
-    let grid = s.image_side / 14;
-    let image_tokens = (grid * grid / 4) as usize;
-    let text = s.prompt_tokens - image_tokens - 2;
-    (0..PROMPTS)
-        .map(|p| {
-            let mut tokens: Vec<i64> = (0..text / 2)
-                .map(|i| ((i * 7 + p * 13) % 900) as i64)
-                .collect();
-            tokens.push(config.vision_start_token_id);
-            tokens.extend(std::iter::repeat_n(config.image_token_id, image_tokens));
-            tokens.push(config.vision_end_token_id);
-            tokens.extend((0..text - text / 2).map(|i| ((i * 11 + p) % 900) as i64));
-            let pixel_values =
-                Tensor::randn([grid * grid, 3 * 2 * 14 * 14], (Kind::Float, Device::Cpu));
-            Sequence {
-                tokens,
-                images: vec![ImageInput {
-                    pixel_values,
-                    grid_thw: [1, grid, grid],
-                }],
-            }
-        })
-        .collect()
-}
-
 fn bench(c: &mut Criterion) {
     let s = setting();
     let config =
@@ -122,7 +95,15 @@ fn bench(c: &mut Criterion) {
     let mut vs = nn::VarStore::new(s.device);
     let model = random_model(&config, &vs);
     vs.set_kind(s.kind);
-    let prompts = prompts(&config, &s);
+    let workload = Workload {
+        prompts: PROMPTS,
+        group: GROUP,
+        prompt_tokens: s.prompt_tokens,
+        image_side: s.image_side,
+        new_tokens: s.new_tokens,
+        seed: 0,
+    };
+    let prompts = workload.prompts(&config).expect("prompts");
     let params = SamplingParams {
         max_new_tokens: s.new_tokens,
         seed: 1,
@@ -139,22 +120,8 @@ fn bench(c: &mut Criterion) {
     });
 
     let completions = generate(&model, &prompts, GROUP, &params).expect("generation");
-    let sequences: Vec<Sequence> = completions
-        .iter()
-        .map(|c| {
-            let mut s = prompts[c.prompt].clone();
-            s.tokens.extend(&c.tokens);
-            s
-        })
-        .collect();
-    let items: Vec<ScoreItem> = sequences
-        .iter()
-        .zip(&completions)
-        .map(|(sequence, c)| ScoreItem {
-            sequence,
-            response_start: prompts[c.prompt].tokens.len(),
-        })
-        .collect();
+    let sequences = completed(&prompts, &completions);
+    let items = score_items(&prompts, &completions, &sequences);
     let scored: usize = sequences.iter().map(|s| s.tokens.len()).sum();
     group.throughput(Throughput::Elements(scored as u64));
     group.bench_function("log-probs of 64 sequences (micro-batch 8)", |b| {

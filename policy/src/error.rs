@@ -6,20 +6,20 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The OS error: in the message, not the error's source, so a chain prints it once.
+        error: std::io::Error,
     },
     /// A JSON file did not parse or did not have the expected shape.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Json {
         /// The file.
         path: PathBuf,
-        /// The underlying error (it carries line and column).
-        source: serde_json::Error,
+        /// The parse error (with line and column), in the message only, like `Io`'s.
+        error: serde_json::Error,
     },
     /// A configuration value this implementation does not support.
     #[error("{path}: unsupported value for `{field}`: {value}")]
@@ -102,14 +102,14 @@ pub type Result<T, E = PolicyError> = std::result::Result<T, E>;
 /// Wraps an I/O error with the path it concerns.
 pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PolicyError {
     let path = path.into();
-    move |source| PolicyError::Io { path, source }
+    move |error| PolicyError::Io { path, error }
 }
 
 /// Reads and parses a JSON file, naming the file in any error.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-    serde_json::from_str(&text).map_err(|source| PolicyError::Json {
+    serde_json::from_str(&text).map_err(|error| PolicyError::Json {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }

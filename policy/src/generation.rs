@@ -123,6 +123,8 @@ pub fn generate(
             seen = seen.map(|s| s.repeat_interleave_self_int(g, 0, None));
         }
         let stop = Tensor::from_slice(&params.stop_tokens).to(device);
+        let suppress = (!params.suppress_tokens.is_empty())
+            .then(|| Tensor::from_slice(&params.suppress_tokens).to(device));
         // Every uniform draw of the whole generation, made here from the seed and uploaded once:
         // sampling does not depend on libtorch's global generator (shared by every thread).
         let uniforms = uniforms(params.seed, params.max_new_tokens * rows)
@@ -133,8 +135,14 @@ pub fn generate(
         let step_valid = Tensor::ones([rows, 1], (Kind::Bool, device));
         let mut steps = 0;
         for step in 0..params.max_new_tokens {
-            let token = sample(&logits, seen.as_ref(), params, &uniforms.get(step))
-                .where_self(&finished.logical_not(), &Tensor::from(pad).to(device));
+            let token = sample(
+                &logits,
+                seen.as_ref(),
+                suppress.as_ref(),
+                params,
+                &uniforms.get(step),
+            )
+            .masked_fill(&finished, pad);
             out.select(1, step).copy_(&token);
             steps = step + 1;
             if !params.stop_tokens.is_empty() {
@@ -178,16 +186,18 @@ pub fn generate(
 /// Next tokens `(batch,)` from float logits `(batch, vocab)`, on the logits' device, applying
 /// transformers' processors in its order: repetition penalty (over tokens marked in `seen`),
 /// temperature, top-k, top-p; then inverse-CDF sampling with one uniform in [0, 1) per row.
-pub fn sample(
+/// `suppress` holds `params.suppress_tokens` on the logits' device (uploaded once, not per step:
+/// an upload waits for the device to finish its queue).
+fn sample(
     logits: &Tensor,
     seen: Option<&Tensor>,
+    suppress: Option<&Tensor>,
     params: &SamplingParams,
     uniform: &Tensor,
 ) -> Tensor {
     let mut scores = logits.shallow_clone();
-    if !params.suppress_tokens.is_empty() {
-        let ids = Tensor::from_slice(&params.suppress_tokens).to(scores.device());
-        scores = scores.index_fill(1, &ids, f64::NEG_INFINITY);
+    if let Some(ids) = suppress {
+        scores = scores.index_fill(1, ids, f64::NEG_INFINITY);
     }
     if let Some(seen) = seen {
         let p = params.repetition_penalty;

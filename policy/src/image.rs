@@ -155,9 +155,9 @@ impl ImageProcessorConfig {
             return Ok(Self::default());
         };
         let mut config: Self =
-            serde_json::from_value(value).map_err(|source| PolicyError::Json {
+            serde_json::from_value(value).map_err(|error| PolicyError::Json {
                 path: path.clone(),
-                source,
+                error,
             })?;
         // transformers 5 keeps the pixel budget in `size`; it wins over the legacy fields.
         if let Some(size) = config.size.take() {

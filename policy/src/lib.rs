@@ -16,6 +16,7 @@ pub mod qwen2_5_vl;
 pub mod scoring;
 pub mod tiny;
 pub mod tokenizer;
+pub mod workload;
 
 pub use error::{PolicyError, Result};
 pub use generation::{Completion, FinishReason, SamplingParams, generate};

@@ -162,7 +162,7 @@ const ROWS: [(&str, &str, usize); 10] = [
 ];
 
 /// Median, minimum and maximum (zeros when there are no values).
-fn summary(values: &[f64]) -> (f64, f64, f64) {
+pub(crate) fn summary(values: &[f64]) -> (f64, f64, f64) {
     if values.is_empty() {
         return (0.0, 0.0, 0.0);
     }
@@ -174,12 +174,12 @@ fn summary(values: &[f64]) -> (f64, f64, f64) {
 /// Tracks the largest memory footprint: on a GPU by sampling the device's used memory every
 /// 10 ms (libtorch keeps its allocator's statistics out of the C API), on the CPU the process's
 /// peak resident set, which the kernel keeps.
-struct MemoryWatch {
+pub(crate) struct MemoryWatch {
     gpu: Option<(Arc<AtomicBool>, JoinHandle<u64>)>,
 }
 
 impl MemoryWatch {
-    fn start(device: tch::Device) -> Self {
+    pub(crate) fn start(device: tch::Device) -> Self {
         let tch::Device::Cuda(index) = device else {
             return Self { gpu: None };
         };
@@ -203,7 +203,7 @@ impl MemoryWatch {
         }
     }
 
-    fn finish(self) -> Option<(u64, &'static str)> {
+    pub(crate) fn finish(self) -> Option<(u64, &'static str)> {
         match self.gpu {
             Some((stop, handle)) => {
                 stop.store(true, Ordering::Relaxed);

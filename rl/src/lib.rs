@@ -2,6 +2,7 @@
 //! command that drives it.
 
 pub mod bench;
+pub mod bench_policy;
 pub mod cli;
 pub mod config;
 pub mod eval;

@@ -1,10 +1,11 @@
 //! The `run` command as a user meets it: killed with SIGKILL mid-run, resumed with `--resume`,
-//! finished, then evaluated with `eval`; and `bench` on the same config.
+//! finished, then evaluated with `eval`; `bench` on the same config, and `bench-policy`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use metaspatial_policy::tiny::TinyPreset;
 use metaspatial_replay::record::{EvalReport, MetricsLine};
 use metaspatial_rl::config::{DataSource, ModelSource, RunConfig};
 
@@ -156,4 +157,63 @@ fn bench_times_steps_and_prints_the_breakdown() {
         let entries = std::fs::read_dir(out.join(empty)).unwrap().count();
         assert_eq!(entries, 0, "{empty}/ holds {entries} entries");
     }
+}
+
+#[test]
+fn bench_policy_times_a_checkpoint_and_saves_its_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("tiny");
+    let corpus = ["place the bed by the north wall".to_owned()];
+    TinyPreset::default()
+        .write_checkpoint(&model, &corpus, 3)
+        .unwrap();
+    let inputs = tmp.path().join("inputs.safetensors");
+    let bench = |image_side: &str| {
+        Command::new(BIN)
+            .args(["-q", "bench-policy", "--model"])
+            .arg(&model)
+            .args(["--prompts", "2", "--group", "3", "--prompt-tokens", "40"])
+            .args([
+                "--image-side",
+                image_side,
+                "--new-tokens",
+                "4",
+                "--repeats",
+                "2",
+            ])
+            .args(["--device", "cpu", "--json", "--save-inputs"])
+            .arg(&inputs)
+            .output()
+            .unwrap()
+    };
+    let out = bench("56");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["sequences"], 6);
+    assert_eq!(report["generate_s"].as_array().unwrap().len(), 2);
+    for rate in ["generated_tokens_per_s", "scored_tokens_per_s"] {
+        assert!(report[rate].as_f64().unwrap() > 0.0, "{report}");
+    }
+    assert!(report["peak_memory_bytes"].as_u64().unwrap() > 1 << 20);
+    let saved: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(&inputs)
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(saved["input_ids"].size(), [2, 40]);
+    // 56 × 56 pixels: 4 × 4 patches of 14, merged 2 × 2 into 4 image tokens.
+    assert_eq!(
+        Vec::<i64>::try_from(saved["image_grid_thw"].view([-1])).unwrap(),
+        [1, 4, 4, 1, 4, 4]
+    );
+    assert_eq!(saved["pixel_values"].size()[0], 32);
+
+    let odd = bench("50");
+    assert!(!odd.status.success());
+    let message = String::from_utf8_lossy(&odd.stderr);
+    assert!(message.contains("image side 50"), "{message}");
 }

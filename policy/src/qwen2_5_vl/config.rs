@@ -214,9 +214,9 @@ impl Config {
 
     /// Resolves a parsed `config.json`; `path` names the file in errors.
     pub fn from_value(raw: Value, path: &Path) -> Result<Self> {
-        let json_error = |source| PolicyError::Json {
+        let json_error = |error| PolicyError::Json {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let top: TopLevel = serde_json::from_value(raw.clone()).map_err(json_error)?;
         if let Some(model_type) = &top.model_type

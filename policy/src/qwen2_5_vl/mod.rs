@@ -136,10 +136,10 @@ impl Qwen2_5VlModel {
     /// device), with the image tokens replaced by the vision tower's features of `images`.
     pub fn embed(&self, tokens: &Tensor, images: &[&ImageInput]) -> Result<Tensor> {
         let embeds = Tensor::embedding(&self.text.embed_tokens, tokens, -1, false, false);
-        let image_mask = tokens.eq(self.config.image_token_id);
         if images.is_empty() {
             return Ok(embeds);
         }
+        let image_mask = tokens.eq(self.config.image_token_id);
         let pixel_values = Tensor::cat(
             &images.iter().map(|i| &i.pixel_values).collect::<Vec<_>>(),
             0,

@@ -147,26 +147,35 @@ impl Attention {
             None => (k, v),
         };
         let groups = self.num_heads / self.num_kv_heads;
-        let (k, v) = if groups > 1 {
-            (repeat_kv(&k, groups), repeat_kv(&v, groups))
+        let o = if t == 1 && groups > 1 {
+            // One new token per sequence (a decode step): the query heads sharing a key/value
+            // head become that head's queries, so attention reads the cache as it is rather
+            // than a copy with every key/value head repeated (the bulk of a step's memory
+            // traffic at long contexts). The mask `(batch, 1, 1, keys)` broadcasts over them.
+            let q = q.reshape([b, self.num_kv_heads, groups, self.head_dim]);
+            attend(&q, &k, &v, mask, false).reshape([b, self.num_heads, 1, self.head_dim])
+        } else if groups > 1 {
+            attend(
+                &q,
+                &repeat_kv(&k, groups),
+                &repeat_kv(&v, groups),
+                mask,
+                mask.is_none() && t > 1,
+            )
         } else {
-            (k, v)
+            attend(&q, &k, &v, mask, mask.is_none() && t > 1)
         };
-        let o = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            mask,
-            0.0,
-            mask.is_none() && t > 1,
-            None,
-            false,
-        );
         self.o_proj.forward(
             &o.transpose(1, 2)
                 .reshape([b, t, self.num_heads * self.head_dim]),
         )
     }
+}
+
+/// Scaled dot-product attention of `q` `(batch, heads, queries, d)` over `k`, `v`
+/// `(batch, heads, keys, d)`, with a bool `mask` broadcastable to `(batch, heads, queries, keys)`.
+fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, causal: bool) -> Tensor {
+    Tensor::scaled_dot_product_attention(q, k, v, mask, 0.0, causal, None, false)
 }
 
 struct CacheSlot<'a> {

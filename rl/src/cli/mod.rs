@@ -2,6 +2,7 @@
 //! subcommand.
 
 mod bench;
+mod bench_policy;
 mod data;
 mod doctor;
 mod eval;
@@ -46,6 +47,8 @@ enum Command {
     Sft(train::SftArgs),
     /// Time a config's GRPO steps: step breakdown, tokens/s and peak memory.
     Bench(bench::BenchArgs),
+    /// Time a checkpoint's generation and log-prob pass on a fixed workload, and its peak memory.
+    BenchPolicy(bench_policy::BenchPolicyArgs),
     /// The layout metric table of a checkpoint on a dataset's rooms, with standard errors.
     Eval(eval::EvalArgs),
     /// Check the machine: libtorch, CUDA, wgpu adapters and a headless test frame.
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => train::run_command(&args),
         Command::Sft(args) => train::sft_command(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::BenchPolicy(args) => bench_policy::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Data(args) => data::run(&args),
