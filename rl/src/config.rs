@@ -64,6 +64,10 @@ pub struct ModelConfig {
     /// Full fine-tuning or `LoRA` adapters.
     #[serde(default)]
     pub finetune: Finetune,
+    /// Full fine-tuning with a KL penalty: keep the frozen reference copy on the CPU, which
+    /// frees the model's size in GPU memory at the cost of a slower reference pass.
+    #[serde(default)]
+    pub reference_on_cpu: bool,
 }
 
 /// The starting weights.
@@ -613,6 +617,12 @@ impl RunConfig {
         if self.rewards.is_empty() {
             bail!("rewards: name at least one reward");
         }
+        if self.model.reference_on_cpu && matches!(self.model.finetune, Finetune::Lora(_)) {
+            bail!(
+                "model.reference_on_cpu applies to Full fine-tuning: with LoRA the reference is \
+                 the base model itself, adapters switched off"
+            );
+        }
         if let DataSource::Generate(s) = &self.data.source
             && (s.min_objects == 0 || s.min_objects > s.max_objects || s.rooms < 10)
         {
@@ -698,6 +708,23 @@ mod tests {
         let typo = MINIMAL.replace("rewards:", "algoritm: (), rewards:");
         let e = RunConfig::parse(&typo, "typo.ron").unwrap_err().to_string();
         assert!(e.contains("typo.ron") && e.contains("algoritm"), "{e}");
+        let cpu_reference = MINIMAL.replace("Tiny(())", "Tiny(()), reference_on_cpu: true");
+        assert!(
+            RunConfig::parse(&cpu_reference, "full.ron")
+                .unwrap()
+                .model
+                .reference_on_cpu
+        );
+        let lora = "Lora((rank: 4, alpha: 8.0, dropout: 0.0, target_modules: [\"q_proj\"], \
+                    adapt_vision: false))";
+        let with_lora = cpu_reference.replace("Tiny(())", &format!("Tiny(()), finetune: {lora}"));
+        let e = RunConfig::parse(&with_lora, "lora.ron")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("lora.ron") && e.contains("reference_on_cpu"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -572,7 +572,11 @@ impl Session {
                 Policy::load(
                     start_model,
                     &LoadOptions {
-                        device: self.device,
+                        device: if config.model.reference_on_cpu {
+                            tch::Device::Cpu
+                        } else {
+                            self.device
+                        },
                         kind: config.model.dtype.kind(),
                         weights: self.weights_of(start_model),
                         ..LoadOptions::default()
