@@ -12,7 +12,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use metaspatial_policy::qwen2_5_vl::{Config, ModelStores, Qwen2_5VlModel};
 use metaspatial_policy::workload::{Workload, completed, score_items};
-use metaspatial_policy::{SamplingParams, generate, score_no_grad};
+use metaspatial_policy::{SamplingParams, ScoreOptions, generate, score_no_grad};
 use serde_json::json;
 use tch::{Device, Kind, nn};
 
@@ -125,7 +125,9 @@ fn bench(c: &mut Criterion) {
     let scored: usize = sequences.iter().map(|s| s.tokens.len()).sum();
     group.throughput(Throughput::Elements(scored as u64));
     group.bench_function("log-probs of 64 sequences (micro-batch 8)", |b| {
-        b.iter(|| score_no_grad(&model, &items, 8, 4096).expect("scoring"));
+        b.iter(|| {
+            score_no_grad(&model, &items, 8, &ScoreOptions::log_likelihood(4096)).expect("scoring")
+        });
     });
     group.finish();
 }

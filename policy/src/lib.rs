@@ -22,5 +22,5 @@ pub use error::{PolicyError, Result};
 pub use generation::{Completion, FinishReason, SamplingParams, generate};
 pub use policy::{GenerationConfig, LoadOptions, Policy, Weights};
 pub use qwen2_5_vl::{ImageInput, KvCache, Sequence};
-pub use scoring::{ScoreItem, Scores, score, score_no_grad};
+pub use scoring::{EntropyMode, ScoreItem, ScoreOptions, Scores, score, score_no_grad};
 pub use tokenizer::{ChatTokenizer, Content, Message};

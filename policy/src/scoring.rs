@@ -1,5 +1,9 @@
 //! Log-probabilities and entropies of given response tokens under the model.
 //!
+//! The logits are divided by [`ScoreOptions::temperature`] before the log-softmax: an RL update
+//! must score tokens under the distribution they were sampled from, and sampling divides by the
+//! temperature too.
+//!
 //! Only the hidden states that predict response tokens are gathered, and the output head plus
 //! log-softmax run over them in chunks of `chunk_tokens` rows, so full-vocabulary logits for a
 //! whole batch never exist at once. Under `no_grad` (old-policy and reference passes) the peak is
@@ -20,19 +24,64 @@ pub struct ScoreItem<'a> {
     pub response_start: usize,
 }
 
+/// Whether and how entropies are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntropyMode {
+    /// Not computed.
+    Skip,
+    /// Computed without gradient: a metric, with no chunk × vocabulary tensor kept for backward.
+    Measure,
+    /// Computed in the autograd graph (an entropy bonus in the loss).
+    Train,
+}
+
+/// How a scoring pass computes its outputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreOptions {
+    /// Rows of the output head evaluated at once (bounds the logits' memory).
+    pub chunk_tokens: i64,
+    /// Logits are divided by this before the log-softmax (1 = the model's own distribution).
+    pub temperature: f64,
+    /// Whether entropies are computed, and in the graph or not.
+    pub entropy: EntropyMode,
+}
+
+impl ScoreOptions {
+    /// The model's own log-likelihood (temperature 1), without entropies.
+    #[must_use]
+    pub fn log_likelihood(chunk_tokens: i64) -> Self {
+        Self {
+            chunk_tokens,
+            temperature: 1.0,
+            entropy: EntropyMode::Skip,
+        }
+    }
+}
+
 /// Per response token: `(batch, longest response)`, zero beyond each response.
 #[derive(Debug)]
 pub struct Scores {
-    /// `log p(token_t | tokens_<t)`.
+    /// `log p(token_t | tokens_<t)` under the tempered distribution.
     pub logprobs: Tensor,
-    /// Entropy of the predictive distribution at each response position.
-    pub entropy: Tensor,
+    /// Entropy of the tempered predictive distribution at each response position (`None` when
+    /// skipped).
+    pub entropy: Option<Tensor>,
     /// `(batch, longest response)` bool: real response tokens.
     pub mask: Tensor,
 }
 
 /// Scores a batch (one forward pass; gradients flow unless the caller is in `no_grad`).
-pub fn score(model: &Qwen2_5VlModel, items: &[ScoreItem], chunk_tokens: i64) -> Result<Scores> {
+pub fn score(
+    model: &Qwen2_5VlModel,
+    items: &[ScoreItem],
+    options: &ScoreOptions,
+) -> Result<Scores> {
+    let temperature = options.temperature;
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(PolicyError::Input(format!(
+            "scoring temperature must be a positive number, got {temperature}"
+        )));
+    }
     let device = model.device();
     let rows = items.len() as i64;
     let len = items
@@ -91,15 +140,29 @@ pub fn score(model: &Qwen2_5VlModel, items: &[ScoreItem], chunk_tokens: i64) -> 
     let targets = Tensor::from_slice(&targets).to(device);
     let mut logprob_chunks = Vec::new();
     let mut entropy_chunks = Vec::new();
-    let chunk = chunk_tokens.max(1);
+    let chunk = options.chunk_tokens.max(1);
+    let entropy_of = |logp: &Tensor| -(logp.exp() * logp).sum_dim_intlist(-1, false, Kind::Float);
     let mut start = 0;
     while start < n {
         let size = chunk.min(n - start);
         let h = hidden.index_select(0, &gather.narrow(0, start, size));
-        let logp = model.logits(&h).log_softmax(-1, Kind::Float);
+        let logits = model.logits(&h);
+        // Exact equality: at temperature 1 the model's logits go to the log-softmax untouched
+        // (which upcasts them itself); otherwise they are divided in f32, not in bf16.
+        #[allow(clippy::float_cmp)]
+        let logits = if temperature == 1.0 {
+            logits
+        } else {
+            logits.to_kind(Kind::Float) / temperature
+        };
+        let logp = logits.log_softmax(-1, Kind::Float);
         let target = targets.narrow(0, start, size).unsqueeze(1);
         logprob_chunks.push(logp.gather(1, &target, false).squeeze_dim(1));
-        entropy_chunks.push(-(logp.exp() * &logp).sum_dim_intlist(-1, false, Kind::Float));
+        match options.entropy {
+            EntropyMode::Skip => {}
+            EntropyMode::Measure => entropy_chunks.push(tch::no_grad(|| entropy_of(&logp))),
+            EntropyMode::Train => entropy_chunks.push(entropy_of(&logp)),
+        }
         start += size;
     }
     let slots = Tensor::from_slice(&slots).to(device);
@@ -114,7 +177,7 @@ pub fn score(model: &Qwen2_5VlModel, items: &[ScoreItem], chunk_tokens: i64) -> 
     };
     Ok(Scores {
         logprobs: place(logprob_chunks),
-        entropy: place(entropy_chunks),
+        entropy: (options.entropy != EntropyMode::Skip).then(|| place(entropy_chunks)),
         mask: Tensor::from_slice(&mask).view([rows, longest]).to(device),
     })
 }
@@ -125,7 +188,7 @@ pub fn score_no_grad(
     model: &Qwen2_5VlModel,
     items: &[ScoreItem],
     micro_batch: usize,
-    chunk_tokens: i64,
+    options: &ScoreOptions,
 ) -> Result<Scores> {
     let longest = items
         .iter()
@@ -135,18 +198,24 @@ pub fn score_no_grad(
     tch::no_grad(|| {
         let mut parts = Vec::new();
         for batch in items.chunks(micro_batch.max(1)) {
-            let s = score(model, batch, chunk_tokens)?;
+            let s = score(model, batch, options)?;
             let pad = longest - s.mask.size()[1];
             let widen = |t: &Tensor| t.constant_pad_nd([0, pad]);
-            parts.push((widen(&s.logprobs), widen(&s.entropy), widen(&s.mask)));
+            parts.push((
+                widen(&s.logprobs),
+                s.entropy.as_ref().map(widen),
+                widen(&s.mask),
+            ));
         }
-        let cat = |f: fn(&(Tensor, Tensor, Tensor)) -> &Tensor| {
-            Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0)
-        };
+        let cat = |tensors: Vec<&Tensor>| Tensor::cat(&tensors, 0);
         Ok(Scores {
-            logprobs: cat(|p| &p.0),
-            entropy: cat(|p| &p.1),
-            mask: cat(|p| &p.2),
+            logprobs: cat(parts.iter().map(|p| &p.0).collect()),
+            entropy: parts
+                .iter()
+                .map(|p| p.1.as_ref())
+                .collect::<Option<Vec<_>>>()
+                .map(cat),
+            mask: cat(parts.iter().map(|p| &p.2).collect()),
         })
     })
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::{fixtures, load, max_abs_diff, prompt};
 use metaspatial_policy::lora::LoraConfig;
-use metaspatial_policy::{LoadOptions, Policy, ScoreItem, score};
+use metaspatial_policy::{LoadOptions, Policy, ScoreItem, ScoreOptions, score};
 use tch::Kind;
 
 fn lora_policy(name: &str) -> Policy {
@@ -36,7 +36,7 @@ fn adapters_train_switch_off_to_the_reference_and_merge_on_export() {
         sequence: &sequence,
         response_start: sequence.tokens.len() - 5,
     };
-    let scores = score(&policy.model, &[item], 16).unwrap();
+    let scores = score(&policy.model, &[item], &ScoreOptions::log_likelihood(16)).unwrap();
     (scores.logprobs * scores.mask.to_kind(Kind::Float))
         .sum(Kind::Float)
         .backward();

@@ -1,11 +1,23 @@
 //! Log-probs and entropy of response tokens: equal to the full-sequence log-softmax at
-//! response positions, whatever the chunk size, micro-batch size or padding.
+//! response positions, whatever the chunk size, micro-batch size or padding, and at the
+//! sampling temperature.
 
 mod common;
 
-use common::{load, prompt};
-use metaspatial_policy::{ScoreItem, Sequence, score, score_no_grad};
+use common::{fixtures, load, prompt};
+use metaspatial_policy::{
+    EntropyMode, LoadOptions, Policy, SamplingParams, ScoreItem, ScoreOptions, Sequence, generate,
+    score, score_no_grad,
+};
 use tch::Kind;
+
+fn options(chunk_tokens: i64, temperature: f64, entropy: EntropyMode) -> ScoreOptions {
+    ScoreOptions {
+        chunk_tokens,
+        temperature,
+        entropy,
+    }
+}
 
 fn with_response(prompt: &Sequence, response: &[i64]) -> Sequence {
     let mut s = prompt.clone();
@@ -32,7 +44,15 @@ fn log_probs_and_entropy_match_the_full_logits_at_response_positions() {
         response_start,
     })
     .collect();
-    let batched = tch::no_grad(|| score(&policy.model, &items, 2)).unwrap();
+    let batched = tch::no_grad(|| {
+        score(
+            &policy.model,
+            &items,
+            &options(2, 1.0, EntropyMode::Measure),
+        )
+    })
+    .unwrap();
+    let batched_entropy = batched.entropy.as_ref().unwrap();
     assert_eq!(batched.mask.size(), [2, 4]);
     assert_eq!(
         Vec::<bool>::try_from(batched.mask.view([-1])).unwrap(),
@@ -52,7 +72,7 @@ fn log_probs_and_entropy_match_the_full_logits_at_response_positions() {
                 "row {row} token {j}: {got} vs {expected}"
             );
             let entropy = -(step.exp() * &step).sum(Kind::Float).double_value(&[]);
-            let got = batched.entropy.double_value(&[row as i64, j as i64]);
+            let got = batched_entropy.double_value(&[row as i64, j as i64]);
             assert!(
                 (entropy - got).abs() < 1e-4,
                 "row {row} entropy {j}: {got} vs {entropy}"
@@ -60,9 +80,98 @@ fn log_probs_and_entropy_match_the_full_logits_at_response_positions() {
         }
     }
     // One row per micro-batch and one token per chunk give the same numbers.
-    let split = score_no_grad(&policy.model, &items, 1, 1).unwrap();
+    let split = score_no_grad(
+        &policy.model,
+        &items,
+        1,
+        &options(1, 1.0, EntropyMode::Measure),
+    )
+    .unwrap();
     assert!(common::max_abs_diff(&split.logprobs, &batched.logprobs) < 1e-5);
-    assert!(common::max_abs_diff(&split.entropy, &batched.entropy) < 1e-5);
+    assert!(common::max_abs_diff(split.entropy.as_ref().unwrap(), batched_entropy) < 1e-5);
+}
+
+#[test]
+fn sampled_tokens_score_at_the_sampling_temperature() {
+    const T: f64 = 0.7;
+    let policy = load("hub");
+    let text = prompt(&policy, false);
+    let params = SamplingParams {
+        temperature: T,
+        max_new_tokens: 6,
+        seed: 11,
+        suppress_tokens: policy.vision_tokens().unwrap(),
+        ..SamplingParams::default()
+    };
+    let completions = generate(&policy.model, std::slice::from_ref(&text), 3, &params).unwrap();
+    let sequences: Vec<Sequence> = completions
+        .iter()
+        .map(|c| with_response(&text, &c.tokens))
+        .collect();
+    let items: Vec<ScoreItem> = sequences
+        .iter()
+        .map(|sequence| ScoreItem {
+            sequence,
+            response_start: text.tokens.len(),
+        })
+        .collect();
+    let tempered = score_no_grad(
+        &policy.model,
+        &items,
+        2,
+        &options(3, T, EntropyMode::Measure),
+    )
+    .unwrap();
+    let entropy = tempered.entropy.as_ref().unwrap();
+    let mut largest_shift: f64 = 0.0;
+    for (row, item) in items.iter().enumerate() {
+        let logits = policy.sequence_logits(item.sequence).unwrap();
+        let at_t = (&logits / T).log_softmax(-1, Kind::Float);
+        let at_1 = logits.log_softmax(-1, Kind::Float);
+        for (j, t) in (item.response_start..item.sequence.tokens.len()).enumerate() {
+            let token = item.sequence.tokens[t];
+            let step = at_t.get(t as i64 - 1);
+            let expected = step.double_value(&[token]);
+            let got = tempered.logprobs.double_value(&[row as i64, j as i64]);
+            assert!(
+                (expected - got).abs() < 1e-5,
+                "row {row} token {j}: {got} vs log_softmax(logits / {T}) = {expected}"
+            );
+            let expected = -(step.exp() * &step).sum(Kind::Float).double_value(&[]);
+            let got = entropy.double_value(&[row as i64, j as i64]);
+            assert!((expected - got).abs() < 1e-5, "row {row} entropy {j}");
+            largest_shift =
+                largest_shift.max((at_1.get(t as i64 - 1).double_value(&[token]) - got).abs());
+        }
+    }
+    // The temperature must matter for these tokens, or the test above proves nothing.
+    assert!(largest_shift > 1e-2, "{largest_shift}");
+}
+
+#[test]
+fn entropy_joins_the_graph_only_when_trained() {
+    let policy = Policy::load(
+        &fixtures().join("hub"),
+        &LoadOptions {
+            train_base: true,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    let sequence = with_response(&prompt(&policy, false), &[17, 42, 99]);
+    let item = ScoreItem {
+        sequence: &sequence,
+        response_start: sequence.tokens.len() - 3,
+    };
+    let scored = |entropy| score(&policy.model, &[item], &options(2, 0.7, entropy)).unwrap();
+    let skipped = scored(EntropyMode::Skip);
+    assert!(skipped.logprobs.requires_grad() && skipped.entropy.is_none());
+    let measured = scored(EntropyMode::Measure);
+    assert!(!measured.entropy.as_ref().unwrap().requires_grad());
+    let trained = scored(EntropyMode::Train);
+    let (measured, trained) = (measured.entropy.unwrap(), trained.entropy.unwrap());
+    assert!(trained.requires_grad());
+    assert!(common::max_abs_diff(&measured, &trained.detach()) < 1e-6);
 }
 
 #[test]
@@ -75,8 +184,14 @@ fn bad_response_start_is_an_error() {
             sequence: &text,
             response_start: 0,
         }],
-        8,
+        &ScoreOptions::log_likelihood(8),
     )
     .unwrap_err();
     assert!(err.to_string().contains("response start 0"), "{err}");
+    let item = ScoreItem {
+        sequence: &text,
+        response_start: 1,
+    };
+    let err = score(&policy.model, &[item], &options(8, 0.0, EntropyMode::Skip)).unwrap_err();
+    assert!(err.to_string().contains("temperature"), "{err}");
 }

@@ -13,7 +13,9 @@ use anyhow::Context;
 use metaspatial_policy::checkpoint::DEFAULT_SHARD_BYTES;
 use metaspatial_policy::tiny::TinyPreset;
 use metaspatial_policy::workload::{Workload, completed, score_items};
-use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Weights, generate, score_no_grad};
+use metaspatial_policy::{
+    LoadOptions, Policy, SamplingParams, ScoreOptions, Weights, generate, score_no_grad,
+};
 use serde::Serialize;
 use tch::{Device, Kind};
 
@@ -170,7 +172,7 @@ pub fn bench_policy(
             &policy.model,
             &items,
             options.micro_batch,
-            SCORE_CHUNK_TOKENS,
+            &ScoreOptions::log_likelihood(SCORE_CHUNK_TOKENS),
         )?;
         // The figures must include the device's work: reading a value waits for it.
         let _ = scores.logprobs.sum(Kind::Float).double_value(&[]);

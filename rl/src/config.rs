@@ -317,6 +317,8 @@ pub struct AlgorithmConfig {
     pub clip_low: f64,
     /// Upper clip range (`ε_high`).
     pub clip_high: f64,
+    /// Dual clip `c` (> 1) for negative advantages; `None` = off (verl's `clip_ratio_c` = 3).
+    pub clip_dual: Option<f64>,
     /// KL penalty coefficient in the loss (0 skips the reference pass).
     pub kl_coef: f64,
     /// KL estimator.
@@ -327,7 +329,8 @@ pub struct AlgorithmConfig {
     pub entropy_coef: f64,
     /// Leave out groups whose rewards are all equal (no signal).
     pub drop_zero_variance_groups: bool,
-    /// Leave out responses cut at `max_new_tokens`.
+    /// Leave turns whose response was cut at `max_new_tokens` out of the update (they still
+    /// take part in their group's advantages).
     pub mask_truncated: bool,
 }
 
@@ -342,6 +345,7 @@ impl Default for AlgorithmConfig {
             aggregation: LossAggregation::TokenMean,
             clip_low: 0.2,
             clip_high: 0.28,
+            clip_dual: None,
             kl_coef: 0.0,
             kl_estimator: KlEstimator::K3,
             updates_per_batch: 1,
@@ -359,6 +363,7 @@ impl AlgorithmConfig {
         LossConfig {
             clip_low: self.clip_low,
             clip_high: self.clip_high,
+            clip_dual: self.clip_dual,
             kl_coef: self.kl_coef,
             kl_estimator: self.kl_estimator,
             entropy_coef: self.entropy_coef,
@@ -578,6 +583,11 @@ impl RunConfig {
         if !(0.0..1.0).contains(&a.clip_low) || a.clip_high < 0.0 {
             bail!("algorithm.clip_low must be in [0, 1) and clip_high non-negative");
         }
+        if let Some(c) = a.clip_dual
+            && !(c > 1.0 && c.is_finite())
+        {
+            bail!("algorithm.clip_dual must be greater than 1 (verl uses 3), got {c}");
+        }
         if let AdvantageMode::Discounted { gamma } = a.advantage
             && !(gamma > 0.0 && gamma <= 1.0)
         {
@@ -708,6 +718,21 @@ mod tests {
         let typo = MINIMAL.replace("rewards:", "algoritm: (), rewards:");
         let e = RunConfig::parse(&typo, "typo.ron").unwrap_err().to_string();
         assert!(e.contains("typo.ron") && e.contains("algoritm"), "{e}");
+        let dual = |c: &str| {
+            MINIMAL.replace(
+                "rewards:",
+                &format!("algorithm: (clip_dual: {c}), rewards:"),
+            )
+        };
+        let e = RunConfig::parse(&dual("1.0"), "dual.ron")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dual.ron") && e.contains("clip_dual") && e.contains("got 1"),
+            "{e}"
+        );
+        let parsed = RunConfig::parse(&dual("3.0"), "dual.ron").unwrap();
+        assert_eq!(parsed.algorithm.loss().clip_dual, Some(3.0));
         let cpu_reference = MINIMAL.replace("Tiny(())", "Tiny(()), reference_on_cpu: true");
         assert!(
             RunConfig::parse(&cpu_reference, "full.ron")

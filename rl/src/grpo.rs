@@ -4,13 +4,21 @@
 //! References: Shao et al. 2024, "`DeepSeekMath`" (GRPO); Yu et al. 2025, "DAPO" (asymmetric
 //! clipping, token-level aggregation); Liu et al. 2025, "Understanding R1-Zero-Like Training"
 //! (Dr. GRPO: no std scaling, constant divisor); Schulman 2020, "Approximating KL divergence"
-//! (k1, k2, k3); `MetaSpatial` (discounted multi-turn returns, γ = 0.9).
+//! (k1, k2, k3); Ye et al. 2020, "Mastering Complex Control in MOBA Games with Deep
+//! Reinforcement Learning" (dual clip); `MetaSpatial` (discounted multi-turn returns, γ = 0.9).
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 /// Added to the group's standard deviation before dividing, as in GRPO implementations.
 pub const STD_EPSILON: f64 = 1e-6;
+
+/// Log-ratios are clamped to ±this before they are exponentiated (verl's bound): far-off tokens
+/// then give a large but finite ratio and k3, with no gradient beyond the bound.
+pub const LOG_RATIO_BOUND: f64 = 20.0;
+
+/// The per-token k3 estimate is clamped to ±this (verl's bound), so one token cannot dominate.
+pub const K3_BOUND: f64 = 10.0;
 
 /// How a trajectory's rewards become advantages.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -140,6 +148,7 @@ pub enum KlEstimator {
     /// `½ (log π − log π_ref)²`: biased, low variance, non-negative.
     K2,
     /// `π_ref/π − log(π_ref/π) − 1`: unbiased, low variance, non-negative (GRPO's choice).
+    /// The log-ratio is clamped to ±[`LOG_RATIO_BOUND`] and the estimate to ±[`K3_BOUND`].
     K3,
 }
 
@@ -151,8 +160,8 @@ impl KlEstimator {
             Self::K1 => log_ratio,
             Self::K2 => log_ratio.square() * 0.5,
             Self::K3 => {
-                let ref_over_policy = -log_ratio;
-                ref_over_policy.exp() - ref_over_policy - 1.0
+                let ref_over_policy = (-log_ratio).clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND);
+                (ref_over_policy.exp() - &ref_over_policy - 1.0).clamp(-K3_BOUND, K3_BOUND)
             }
         }
     }
@@ -176,8 +185,9 @@ pub enum LossAggregation {
 impl LossAggregation {
     /// Reduces `values` (batch, tokens) under `mask` (batch, tokens; 1 = counts) to a scalar.
     ///
-    /// Sequences with no unmasked token (fully masked, e.g. truncated) count as contributing
-    /// nothing; they still count in the sequence mean so that masking does not re-weight others.
+    /// Every row counts in the sequence means, so a row with no unmasked token would add 0 and
+    /// still count; the update never passes one (truncated turns, when masked, and empty
+    /// responses are left out of the batch before it is scored).
     pub fn reduce(self, values: &Tensor, mask: &Tensor) -> Tensor {
         let masked = values * mask;
         match self {
@@ -201,6 +211,9 @@ pub struct LossConfig {
     pub clip_low: f64,
     /// Upper clip range: the ratio is kept below `1 + clip_high` (DAPO raises it).
     pub clip_high: f64,
+    /// Dual clip `c` (> 1): a negative-advantage token's loss is capped at `−c·A`, so a ratio
+    /// that grew far past 1 stops pushing (verl's `clip_ratio_c`, typically 3).
+    pub clip_dual: Option<f64>,
     /// Weight of the KL penalty in the loss (0 disables it and the reference pass).
     pub kl_coef: f64,
     /// KL estimator.
@@ -222,7 +235,7 @@ pub struct LossInputs<'a> {
     pub ref_logp: Option<&'a Tensor>,
     /// Advantage of each token (its turn's advantage).
     pub advantages: &'a Tensor,
-    /// 1 for tokens that count, 0 for padding and masked (e.g. truncated) responses.
+    /// 1 for tokens that count, 0 for the padding beyond each response.
     pub mask: &'a Tensor,
     /// Per-token entropy of the policy, when the entropy bonus is on.
     pub entropy: Option<&'a Tensor>,
@@ -239,25 +252,40 @@ pub struct PolicyLoss {
     pub kl: f64,
     /// Mean entropy over counted tokens (0 without entropies).
     pub entropy: f64,
-    /// Fraction of counted tokens where the clipped term was the smaller one (gradient cut).
+    /// Fraction of counted tokens whose gradient a clip cut (the ratio clip or the dual clip).
     pub clip_fraction: f64,
+    /// Largest `|log π − log π_old|` over counted tokens (0 when the ratio is 1 everywhere).
+    pub max_log_ratio: f64,
 }
 
-/// The clipped surrogate `−min(ρA, clip(ρ, 1−ε_low, 1+ε_high)A)` plus `β·KL − c·H`, reduced by
-/// the configured aggregation.
+/// The clipped surrogate `−min(ρA, clip(ρ, 1−ε_low, 1+ε_high)A)`, capped at `−c·A` for
+/// negative advantages under the dual clip, plus `β·KL − c_H·H`, reduced by the configured
+/// aggregation. `ρ = exp(log π − log π_old)` with the log-ratio clamped to ±[`LOG_RATIO_BOUND`].
 #[must_use]
 pub fn policy_loss(inputs: &LossInputs<'_>, config: &LossConfig) -> PolicyLoss {
     let mask = inputs.mask;
-    let ratio = (inputs.logp - inputs.old_logp).exp();
+    let log_ratio = inputs.logp - inputs.old_logp;
+    let max_log_ratio = (log_ratio.detach().abs() * mask).max().double_value(&[]);
+    let ratio = log_ratio.clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND).exp();
     let unclipped = &ratio * inputs.advantages;
     let clipped = ratio.clamp(1.0 - config.clip_low, 1.0 + config.clip_high) * inputs.advantages;
-    let surrogate = -unclipped.minimum(&clipped);
+    let mut surrogate = -unclipped.minimum(&clipped);
+    let mut cut = clipped.lt_tensor(&unclipped);
+    if let Some(c) = config.clip_dual {
+        let cap = -(inputs.advantages * c);
+        let dual = inputs
+            .advantages
+            .lt(0.0)
+            .logical_and(&surrogate.gt_tensor(&cap));
+        surrogate = cap.where_self(&dual, &surrogate);
+        cut = cut.logical_or(&dual);
+    }
     let policy = config.aggregation.reduce(&surrogate, mask);
     let token_mean = |t: &Tensor| -> f64 {
         let t = t.detach() * mask;
         t.sum(Kind::Double).double_value(&[]) / mask.sum(Kind::Double).double_value(&[]).max(1.0)
     };
-    let clip_fraction = token_mean(&clipped.lt_tensor(&unclipped).to_kind(Kind::Float));
+    let clip_fraction = token_mean(&cut.to_kind(Kind::Float));
     let mut loss = policy.shallow_clone();
     let mut kl = 0.0;
     if let Some(ref_logp) = inputs.ref_logp {
@@ -280,6 +308,7 @@ pub fn policy_loss(inputs: &LossInputs<'_>, config: &LossConfig) -> PolicyLoss {
         kl,
         entropy,
         clip_fraction,
+        max_log_ratio,
     }
 }
 
@@ -357,6 +386,7 @@ mod tests {
         LossConfig {
             clip_low: 0.2,
             clip_high: 0.2,
+            clip_dual: None,
             kl_coef: 0.0,
             kl_estimator: KlEstimator::K3,
             entropy_coef: 0.0,
@@ -435,6 +465,101 @@ mod tests {
             out.loss.double_value(&[])
         );
         assert!((out.clip_fraction - 2.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_dual_clip_caps_negative_advantage_losses_only() {
+        // Ratio 5 with A = −1: the surrogate −min(5·−1, 1.2·−1) = 5 is capped at c·|A| = 3 with
+        // no gradient. Ratio 5 with A = +1 is left to the ordinary clip (loss −1.2). Ratio 2 with
+        // A = −1 stays under the cap (loss 2).
+        let logp = t(&[&[5f64.ln(), 5f64.ln(), 2f64.ln()]]).set_requires_grad(true);
+        let old = t(&[&[0.0, 0.0, 0.0]]);
+        let adv = t(&[&[-1.0, 1.0, -1.0]]);
+        let mask = t(&[&[1.0, 1.0, 1.0]]);
+        let inputs = LossInputs {
+            logp: &logp,
+            old_logp: &old,
+            ref_logp: None,
+            advantages: &adv,
+            mask: &mask,
+            entropy: None,
+        };
+        let plain = policy_loss(&inputs, &plain_config());
+        assert!(close(plain.loss.double_value(&[]), (5.0 - 1.2 + 2.0) / 3.0));
+        assert!(close(plain.clip_fraction, 1.0 / 3.0));
+        let config = LossConfig {
+            clip_dual: Some(3.0),
+            ..plain_config()
+        };
+        let dual = policy_loss(&inputs, &config);
+        assert!(close(dual.loss.double_value(&[]), (3.0 - 1.2 + 2.0) / 3.0));
+        assert!(close(dual.clip_fraction, 2.0 / 3.0));
+        assert!(close(dual.max_log_ratio, 5f64.ln()));
+        dual.loss.backward();
+        let grad = Vec::<f32>::try_from(logp.grad().flatten(0, -1)).unwrap();
+        // Only the third token (unclipped, ρA = −2) carries a gradient: ∂/∂logp of 2ρ/3… = 2/3.
+        assert_eq!(grad[..2], [0.0, 0.0]);
+        assert!(close(f64::from(grad[2]), 2.0 / 3.0), "{grad:?}");
+    }
+
+    #[test]
+    fn ratio_and_k3_stay_finite_far_from_the_old_and_reference_policies() {
+        let bound = LOG_RATIO_BOUND;
+        let k3_at = |x: f64| ((-x).exp() + x - 1.0).clamp(-K3_BOUND, K3_BOUND);
+        for far in [50.0, 100.0] {
+            let mut logp = t(&[&[far, -far, far, -far]]).set_requires_grad(true);
+            let zeros = t(&[&[0.0, 0.0, 0.0, 0.0]]);
+            let adv = t(&[&[1.0, 1.0, -1.0, -1.0]]);
+            let mask = t(&[&[1.0, 1.0, 1.0, 1.0]]);
+            let k3 = KlEstimator::K3.estimate(&logp, &zeros);
+            let k3 = Vec::<f32>::try_from(k3.detach().flatten(0, -1)).unwrap();
+            // The log-ratio is clamped to ±20 first (e^20 − 21 and e^−20 + 19), then k3 to ±10.
+            let expected = [k3_at(bound), k3_at(-bound), k3_at(bound), k3_at(-bound)];
+            for (got, want) in k3.iter().zip(expected) {
+                assert!(
+                    (f64::from(*got) - want).abs() < 1e-4,
+                    "{far}: {k3:?} vs {expected:?}"
+                );
+            }
+            for clip_dual in [None, Some(3.0)] {
+                let config = LossConfig {
+                    clip_dual,
+                    kl_coef: 0.1,
+                    ..plain_config()
+                };
+                let out = policy_loss(
+                    &LossInputs {
+                        logp: &logp,
+                        old_logp: &zeros,
+                        ref_logp: Some(&zeros),
+                        advantages: &adv,
+                        mask: &mask,
+                        entropy: None,
+                    },
+                    &config,
+                );
+                // Tokens: ρ = e^20, A = 1 → −1.2; ρ = e^−20, A = 1 → −e^−20; ρ = e^20, A = −1 →
+                // e^20 (3 under the dual clip); ρ = e^−20, A = −1 → 0.8.
+                let third = clip_dual.unwrap_or(bound.exp());
+                let policy = (-1.2 - (-bound).exp() + third + 0.8) / 4.0;
+                let kl = expected.iter().sum::<f64>() / 4.0;
+                let loss = out.loss.double_value(&[]);
+                assert!(
+                    loss.is_finite() && out.kl.is_finite(),
+                    "{far} {clip_dual:?}"
+                );
+                assert!(
+                    ((loss - policy - 0.1 * kl) / loss).abs() < 1e-5,
+                    "{far} {clip_dual:?}: {loss} vs {}",
+                    policy + 0.1 * kl
+                );
+                assert!(close(out.max_log_ratio, far));
+                logp.zero_grad();
+                out.loss.backward();
+                let grad = Vec::<f32>::try_from(logp.grad().flatten(0, -1)).unwrap();
+                assert!(grad.iter().all(|g| g.is_finite()), "{far}: {grad:?}");
+            }
+        }
     }
 
     #[test]

@@ -642,9 +642,12 @@ impl Session {
                 learner.reference.as_ref(),
                 &mut learner.opt,
                 &samples,
-                algorithm,
-                &config.optimiser,
-                lr,
+                &update::UpdateSettings {
+                    algorithm,
+                    optimiser: &config.optimiser,
+                    temperature: config.generation.temperature,
+                    lr,
+                },
             )
         })?;
         let train_seconds = train_start.elapsed().as_secs_f64();
@@ -918,11 +921,12 @@ fn step_metrics(
         "zero_variance_groups".to_owned(),
         zero_variance.iter().filter(|z| **z).count() as f64 / zero_variance.len().max(1) as f64,
     );
-    out.insert("loss".to_owned(), stats.loss);
-    out.insert("policy_loss".to_owned(), stats.policy_loss);
-    out.insert("kl".to_owned(), stats.kl);
-    out.insert("entropy".to_owned(), stats.entropy);
-    out.insert("clip_fraction".to_owned(), stats.clip_fraction);
+    out.insert("loss".to_owned(), stats.last.loss);
+    out.insert("policy_loss".to_owned(), stats.last.policy_loss);
+    out.insert("kl".to_owned(), stats.last.kl);
+    out.insert("entropy".to_owned(), stats.last.entropy);
+    out.insert("clip_fraction".to_owned(), stats.last.clip_fraction);
+    out.insert("max_log_ratio".to_owned(), stats.last.max_log_ratio);
     out.insert("grad_norm".to_owned(), stats.grad_norm);
     out.insert("trained_sequences".to_owned(), stats.sequences as f64);
     out.insert("skipped_updates".to_owned(), stats.skipped as f64);

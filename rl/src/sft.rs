@@ -6,7 +6,7 @@ use metaspatial_env::data::dataset::ReferenceLayout;
 use metaspatial_env::data::rng::Rng;
 use metaspatial_env::{Episode, EpisodeConfig, Layout, Room};
 use metaspatial_policy::tokenizer::IM_END;
-use metaspatial_policy::{Policy, ScoreItem, score};
+use metaspatial_policy::{Policy, ScoreItem, ScoreOptions, score};
 use tch::Kind;
 
 use crate::config::OptimiserConfig;
@@ -174,7 +174,11 @@ pub fn step(
                 response_start: s.response_start,
             })
             .collect();
-        let scores = score(&policy.model, &items, SCORE_CHUNK_TOKENS)?;
+        let scores = score(
+            &policy.model,
+            &items,
+            &ScoreOptions::log_likelihood(SCORE_CHUNK_TOKENS),
+        )?;
         let mask = scores.mask.to_kind(Kind::Float);
         // Summed here and divided by the whole batch's token count: the token mean of the batch.
         let nll = -(scores.logprobs * &mask).sum(Kind::Float) / total.max(1) as f64;

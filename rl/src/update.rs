@@ -1,10 +1,15 @@
 //! One GRPO update from a step's trajectories: group-relative advantages, old-policy and
 //! reference log-probabilities, then the clipped loss over micro-batches with gradient
 //! accumulation and one (or several) `AdamW` steps.
+//!
+//! Every log-probability (policy, old policy, reference) and the entropy are those of the
+//! logits divided by the sampling temperature: the ratio must compare the policy being trained
+//! with the distribution that drew the tokens.
 
-use std::collections::BTreeMap;
-
-use metaspatial_policy::{FinishReason, Policy, ScoreItem, Scores, Sequence, score, score_no_grad};
+use metaspatial_policy::{
+    EntropyMode, FinishReason, Policy, ScoreItem, ScoreOptions, Scores, Sequence, score,
+    score_no_grad,
+};
 use tch::{Kind, Tensor};
 
 use crate::config::{AlgorithmConfig, OptimiserConfig};
@@ -55,7 +60,9 @@ pub fn advantages(
 }
 
 /// The sequences to train on: every turn of every trajectory, except groups without signal
-/// (when dropped) and truncated responses (when masked).
+/// (when dropped), turns whose response was cut at `max_new_tokens` (when `mask_truncated`)
+/// and empty responses. A left-out turn counts nowhere: not in the token count of `TokenMean`,
+/// not in the sequence count of the sequence means.
 #[must_use]
 pub fn samples(
     trajectories: &[Trajectory],
@@ -89,19 +96,38 @@ pub fn samples(
     out
 }
 
-/// What one update measured (token-weighted means over the batch).
+/// What one update is run with.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateSettings<'a> {
+    /// Loss, clipping, KL, entropy and passes per batch.
+    pub algorithm: &'a AlgorithmConfig,
+    /// Micro-batch size and the `AdamW` settings.
+    pub optimiser: &'a OptimiserConfig,
+    /// The temperature the responses were sampled at (`generation.temperature`).
+    pub temperature: f64,
+    /// This step's learning rate.
+    pub lr: f64,
+}
+
+impl UpdateSettings<'_> {
+    fn micro_batch(&self) -> usize {
+        self.optimiser.micro_batch.max(1)
+    }
+
+    fn score_options(&self, entropy: EntropyMode) -> ScoreOptions {
+        ScoreOptions {
+            chunk_tokens: SCORE_CHUNK_TOKENS,
+            temperature: self.temperature,
+            entropy,
+        }
+    }
+}
+
+/// What one update measured.
 #[derive(Debug, Clone, Default)]
 pub struct UpdateStats {
-    /// The loss that was minimised.
-    pub loss: f64,
-    /// Its clipped-surrogate part.
-    pub policy_loss: f64,
-    /// KL to the reference (0 without one).
-    pub kl: f64,
-    /// Mean entropy of the response tokens.
-    pub entropy: f64,
-    /// Tokens whose ratio was clipped.
-    pub clip_fraction: f64,
+    /// The last pass over the batch (its loss is NaN when that pass was skipped).
+    pub last: PassStats,
     /// Gradient norm before clipping (of the last optimiser step).
     pub grad_norm: f64,
     /// Sequences trained on.
@@ -110,6 +136,23 @@ pub struct UpdateStats {
     pub tokens: usize,
     /// Optimiser steps skipped because the loss or gradient was not finite.
     pub skipped: usize,
+}
+
+/// What one forward/backward pass over the batch measured (token-weighted means).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassStats {
+    /// The loss whose gradient was accumulated.
+    pub loss: f64,
+    /// Its clipped-surrogate part.
+    pub policy_loss: f64,
+    /// Mean KL estimate over response tokens (0 without a reference).
+    pub kl: f64,
+    /// Mean entropy over response tokens.
+    pub entropy: f64,
+    /// Fraction of response tokens whose gradient a clip cut.
+    pub clip_fraction: f64,
+    /// Largest `|log π − log π_old|` over response tokens.
+    pub max_log_ratio: f64,
 }
 
 fn items(samples: &[Sample]) -> Vec<ScoreItem<'_>> {
@@ -122,146 +165,203 @@ fn items(samples: &[Sample]) -> Vec<ScoreItem<'_>> {
         .collect()
 }
 
+fn response_len(sample: &Sample) -> usize {
+    sample.sequence.tokens.len() - sample.response_start
+}
+
 /// The reference policy's log-probabilities: the adapters switched off (`LoRA`), or the frozen
 /// copy (full fine-tuning).
 pub fn reference_logprobs(
     policy: &Policy,
     reference: Option<&Policy>,
     samples: &[Sample],
-    micro_batch: usize,
+    settings: &UpdateSettings<'_>,
 ) -> anyhow::Result<Tensor> {
     let items = items(samples);
+    let (micro, options) = (
+        settings.micro_batch(),
+        settings.score_options(EntropyMode::Skip),
+    );
     let scores = if let Some(lora) = policy.lora() {
         lora.set_enabled(false);
-        let s = score_no_grad(&policy.model, &items, micro_batch, SCORE_CHUNK_TOKENS);
+        let s = score_no_grad(&policy.model, &items, micro, &options);
         lora.set_enabled(true);
         s?
     } else {
         let reference = reference.ok_or_else(|| {
             anyhow::anyhow!("a KL penalty with full fine-tuning needs the frozen reference copy")
         })?;
-        score_no_grad(&reference.model, &items, micro_batch, SCORE_CHUNK_TOKENS)?
+        score_no_grad(&reference.model, &items, micro, &options)?
     };
     Ok(scores.logprobs.to_device(policy.model.device()))
 }
 
-/// Runs `updates_per_batch` optimiser steps on `samples` at learning rate `lr`.
+/// Log-probabilities fixed before the first optimiser step, `(samples, longest response)`.
+pub struct Baselines {
+    /// The sampling policy's, when the batch gets several passes (with one pass the current
+    /// log-probs, detached, are the old ones and need no extra forward pass).
+    pub old: Option<Tensor>,
+    /// The reference policy's, when the KL term is on.
+    pub reference: Option<Tensor>,
+}
+
+/// Scores the batch under the old and the reference policy, as the settings need them.
+pub fn baselines(
+    policy: &Policy,
+    reference: Option<&Policy>,
+    samples: &[Sample],
+    settings: &UpdateSettings<'_>,
+) -> anyhow::Result<Baselines> {
+    let algorithm = settings.algorithm;
+    let old = (algorithm.updates_per_batch > 1)
+        .then(|| {
+            score_no_grad(
+                &policy.model,
+                &items(samples),
+                settings.micro_batch(),
+                &settings.score_options(EntropyMode::Skip),
+            )
+        })
+        .transpose()?
+        .map(|s| s.logprobs);
+    let reference = (algorithm.kl_coef != 0.0)
+        .then(|| reference_logprobs(policy, reference, samples, settings))
+        .transpose()?;
+    Ok(Baselines { old, reference })
+}
+
+/// One forward and backward pass over `samples` in micro-batches: adds the gradient of the
+/// whole batch's loss to the parameters' gradients (which it does not zero). Returns `None`,
+/// with part of the gradient accumulated, as soon as a micro-batch's loss is not finite.
+pub fn accumulate_gradients(
+    policy: &Policy,
+    samples: &[Sample],
+    baselines: &Baselines,
+    settings: &UpdateSettings<'_>,
+) -> anyhow::Result<Option<PassStats>> {
+    let algorithm = settings.algorithm;
+    let micro = settings.micro_batch();
+    let all = items(samples);
+    let device = policy.model.device();
+    let total_tokens: usize = samples.iter().map(response_len).sum();
+    let loss_config = algorithm.loss();
+    // Without a bonus the entropy is only a metric: measured outside the autograd graph, so
+    // no chunk × vocabulary tensor is kept for a backward pass that would not use it.
+    let entropy_mode = if algorithm.entropy_coef != 0.0 {
+        EntropyMode::Train
+    } else {
+        EntropyMode::Measure
+    };
+    let options = settings.score_options(entropy_mode);
+    let mut pass = PassStats::default();
+    for (b, batch) in samples.chunks(micro).enumerate() {
+        let start = b * micro;
+        let Scores {
+            logprobs,
+            entropy,
+            mask,
+        } = score(&policy.model, &all[start..start + batch.len()], &options)?;
+        let width = logprobs.size()[1];
+        let rows = |t: &Tensor| {
+            t.narrow(0, start as i64, batch.len() as i64)
+                .narrow(1, 0, width)
+        };
+        let old_logp = baselines
+            .old
+            .as_ref()
+            .map_or_else(|| logprobs.detach(), rows);
+        let ref_logp = baselines.reference.as_ref().map(rows);
+        let advantage: Vec<f32> = batch.iter().map(|s| s.advantage as f32).collect();
+        let advantages = Tensor::from_slice(&advantage)
+            .to(device)
+            .unsqueeze(1)
+            .expand([batch.len() as i64, width], false);
+        let mask = mask.to_kind(Kind::Float);
+        let out = policy_loss(
+            &LossInputs {
+                logp: &logprobs,
+                old_logp: &old_logp,
+                ref_logp: ref_logp.as_ref(),
+                advantages: &advantages,
+                mask: &mask,
+                entropy: entropy.as_ref(),
+            },
+            &loss_config,
+        );
+        // Each micro-batch's aggregate is weighted by its share of what the whole batch's
+        // aggregate divides by (tokens, or sequences), so the accumulated gradient is that of
+        // the whole batch's aggregate.
+        let tokens: usize = batch.iter().map(response_len).sum();
+        let token_share = tokens as f64 / total_tokens.max(1) as f64;
+        let weight = match algorithm.aggregation {
+            LossAggregation::TokenMean => token_share,
+            LossAggregation::SeqMeanTokenMean | LossAggregation::SeqMeanTokenSum { .. } => {
+                batch.len() as f64 / samples.len() as f64
+            }
+        };
+        let loss_value = out.loss.double_value(&[]);
+        if !loss_value.is_finite() {
+            return Ok(None);
+        }
+        (out.loss * weight).backward();
+        pass.loss += loss_value * weight;
+        pass.policy_loss += out.policy * weight;
+        pass.kl += out.kl * token_share;
+        pass.entropy += out.entropy * token_share;
+        pass.clip_fraction += out.clip_fraction * token_share;
+        pass.max_log_ratio = pass.max_log_ratio.max(out.max_log_ratio);
+    }
+    Ok(Some(pass))
+}
+
+/// Runs `updates_per_batch` optimiser steps on `samples`. A pass whose loss or gradient is not
+/// finite (a NaN reward, an overflow) leaves the parameters and the optimiser untouched.
 pub fn update(
     policy: &Policy,
     reference: Option<&Policy>,
     opt: &mut AdamW,
     samples: &[Sample],
-    algorithm: &AlgorithmConfig,
-    optimiser: &OptimiserConfig,
-    lr: f64,
+    settings: &UpdateSettings<'_>,
 ) -> anyhow::Result<UpdateStats> {
     let mut stats = UpdateStats {
         sequences: samples.len(),
+        tokens: samples.iter().map(response_len).sum(),
         ..UpdateStats::default()
     };
     if samples.is_empty() {
         return Ok(stats);
     }
-    let micro = optimiser.micro_batch.max(1);
-    let all = items(samples);
-    let device = policy.model.device();
-    let response_len = |s: &Sample| s.sequence.tokens.len() - s.response_start;
-    let total_tokens: usize = samples.iter().map(response_len).sum();
-    stats.tokens = total_tokens;
-    // With one update the old policy is the current one: its log-probs are the detached
-    // current ones and need no extra pass.
-    let old = (algorithm.updates_per_batch > 1)
-        .then(|| score_no_grad(&policy.model, &all, micro, SCORE_CHUNK_TOKENS))
-        .transpose()?
-        .map(|s| s.logprobs);
-    let reference_logp = (algorithm.kl_coef != 0.0)
-        .then(|| reference_logprobs(policy, reference, samples, micro))
-        .transpose()?;
-    let loss_config = algorithm.loss();
+    let baselines = baselines(policy, reference, samples, settings)?;
     if let Some(lora) = policy.lora() {
         lora.set_training(true);
     }
-    for _ in 0..algorithm.updates_per_batch {
+    let passes = (0..settings.algorithm.updates_per_batch).try_for_each(|_| {
         opt.zero_grad();
-        let mut sums = BTreeMap::<&str, f64>::new();
-        let mut finite = true;
-        for (b, batch) in samples.chunks(micro).enumerate() {
-            let start = b * micro;
-            let Scores {
-                logprobs,
-                entropy,
-                mask,
-            } = score(
-                &policy.model,
-                &all[start..start + batch.len()],
-                SCORE_CHUNK_TOKENS,
-            )?;
-            let width = logprobs.size()[1];
-            let rows = |t: &Tensor| {
-                t.narrow(0, start as i64, batch.len() as i64)
-                    .narrow(1, 0, width)
-            };
-            let old_logp = old.as_ref().map_or_else(|| logprobs.detach(), rows);
-            let ref_logp = reference_logp.as_ref().map(rows);
-            let advantage: Vec<f32> = batch.iter().map(|s| s.advantage as f32).collect();
-            let advantages = Tensor::from_slice(&advantage)
-                .to(device)
-                .unsqueeze(1)
-                .expand([batch.len() as i64, width], false);
-            let mask = mask.to_kind(Kind::Float);
-            let out = policy_loss(
-                &LossInputs {
-                    logp: &logprobs,
-                    old_logp: &old_logp,
-                    ref_logp: ref_logp.as_ref(),
-                    advantages: &advantages,
-                    mask: &mask,
-                    entropy: Some(&entropy),
-                },
-                &loss_config,
-            );
-            // Each micro-batch's mean is weighted by its share of the batch, so the
-            // accumulated gradient is that of the whole batch's aggregate.
-            let tokens: usize = batch.iter().map(response_len).sum();
-            let token_share = tokens as f64 / total_tokens.max(1) as f64;
-            let weight = match algorithm.aggregation {
-                LossAggregation::TokenMean => token_share,
-                LossAggregation::SeqMeanTokenMean | LossAggregation::SeqMeanTokenSum { .. } => {
-                    batch.len() as f64 / samples.len() as f64
-                }
-            };
-            let loss_value = out.loss.double_value(&[]);
-            if !loss_value.is_finite() {
-                finite = false;
-                break;
-            }
-            (out.loss * weight).backward();
-            *sums.entry("loss").or_default() += loss_value * weight;
-            *sums.entry("policy").or_default() += out.policy * weight;
-            *sums.entry("kl").or_default() += out.kl * token_share;
-            *sums.entry("entropy").or_default() += out.entropy * token_share;
-            *sums.entry("clip").or_default() += out.clip_fraction * token_share;
-        }
-        let grad_norm = if finite { opt.grad_norm() } else { f64::NAN };
-        if !grad_norm.is_finite() {
-            tracing::warn!("non-finite loss or gradient norm; the update is skipped");
-            opt.zero_grad();
-            stats.skipped += 1;
-            stats.loss = f64::NAN;
-            stats.grad_norm = grad_norm;
-            continue;
-        }
-        opt.step(optimiser, lr, grad_norm);
-        stats.loss = sums["loss"];
-        stats.policy_loss = sums["policy"];
-        stats.kl = sums["kl"];
-        stats.entropy = sums["entropy"];
-        stats.clip_fraction = sums["clip"];
+        let pass = accumulate_gradients(policy, samples, &baselines, settings)?;
+        let grad_norm = if pass.is_some() {
+            opt.grad_norm()
+        } else {
+            f64::NAN
+        };
         stats.grad_norm = grad_norm;
-    }
+        match pass {
+            Some(pass) if grad_norm.is_finite() => {
+                opt.step(settings.optimiser, settings.lr, grad_norm);
+                stats.last = pass;
+            }
+            _ => {
+                tracing::warn!("non-finite loss or gradient norm; the update is skipped");
+                opt.zero_grad();
+                stats.skipped += 1;
+                stats.last.loss = f64::NAN;
+            }
+        }
+        anyhow::Ok(())
+    });
     if let Some(lora) = policy.lora() {
         lora.set_training(false);
     }
     opt.zero_grad();
+    passes?;
     Ok(stats)
 }

@@ -7,7 +7,7 @@ use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Sequence, generate
 use metaspatial_rl::config::{AlgorithmConfig, OptimiserConfig};
 use metaspatial_rl::grpo::{AdvantageMode, group_advantages};
 use metaspatial_rl::optim::AdamW;
-use metaspatial_rl::update::{Sample, update};
+use metaspatial_rl::update::{Sample, UpdateSettings, update};
 use tch::Kind;
 
 const G: usize = 32;
@@ -92,10 +92,13 @@ fn train(sign: f64, steps: u64) -> (f64, f64) {
                 }
             })
             .collect();
-        update(
-            &policy, None, &mut opt, &samples, &algorithm, &optimiser, 1e-2,
-        )
-        .unwrap();
+        let settings = UpdateSettings {
+            algorithm: &algorithm,
+            optimiser: &optimiser,
+            temperature: params.temperature,
+            lr: 1e-2,
+        };
+        update(&policy, None, &mut opt, &samples, &settings).unwrap();
     }
     (before, probability(&policy, &prompt, target))
 }
