@@ -247,10 +247,10 @@ pub fn accumulate_gradients(
     let loss_config = algorithm.loss();
     // Without a bonus the entropy is only a metric: measured outside the autograd graph, so
     // no chunk × vocabulary tensor is kept for a backward pass that would not use it.
-    let entropy_mode = if algorithm.entropy_coef != 0.0 {
-        EntropyMode::Train
-    } else {
+    let entropy_mode = if algorithm.entropy_coef == 0.0 {
         EntropyMode::Measure
+    } else {
+        EntropyMode::Train
     };
     let options = settings.score_options(entropy_mode);
     let mut pass = PassStats::default();
