@@ -213,6 +213,7 @@ fn micro_batches_accumulate_the_whole_batch_gradient_in_every_aggregation() {
 }
 
 #[test]
+#[allow(clippy::float_cmp)] // exact zeros are the claim
 fn several_passes_use_old_log_probs_of_their_own_rows() {
     let dir = tempfile::tempdir().unwrap();
     let policy = policy(dir.path(), 0.0);
@@ -293,6 +294,7 @@ fn several_passes_use_old_log_probs_of_their_own_rows() {
 }
 
 #[test]
+#[allow(clippy::float_cmp)] // exact zeros are the claim
 fn kl_is_exactly_zero_before_the_adapters_move() {
     let dir = tempfile::tempdir().unwrap();
     // Dropout on: a fresh adapter (B = 0) adds exactly nothing whatever its input.
