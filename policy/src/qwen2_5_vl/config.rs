@@ -5,7 +5,7 @@
 //! - As transformers 4.49 re-saves it: `rope_scaling` with both `type` and `rope_type`, and a
 //!   `vision_config` holding only the fields that differ from transformers' defaults.
 //! - As transformers 4.53 – 4.57 re-save it: the text fields both at the top level and nested
-//!   under `text_config`, `in_chans` beside `in_channels`, `dtype` (4.56+) for `torch_dtype`.
+//!   under `text_config`, `in_chans` beside `in_channels`, `dtype` for `torch_dtype` (4.57).
 //! - As transformers 5.x saves it: nested `text_config` / `vision_config`, rotary settings in
 //!   `rope_parameters` (with `rope_theta`).
 //!
@@ -462,7 +462,7 @@ impl Config {
     }
 
     /// The file as read, with its weights' dtype set to `dtype` (`"bfloat16"`, `"float32"`…)
-    /// wherever it records one: `dtype` (transformers 4.56+) and `torch_dtype` (earlier), at the
+    /// wherever it records one: `dtype` (transformers 4.57 and 5) and `torch_dtype` (earlier), at the
     /// top level and in `text_config` / `vision_config`. A file recording none gets `torch_dtype`,
     /// which every release reads.
     #[must_use]
