@@ -310,19 +310,12 @@ impl Policy {
                 name.ends_with(".safetensors") || name == "model.safetensors.index.json";
             if path.is_file() && !is_weights {
                 if name == "config.json" {
-                    let mut config = self.model.config().raw.clone();
                     let dtype = match kind {
                         Kind::BFloat16 => "bfloat16",
                         Kind::Half => "float16",
                         _ => "float32",
                     };
-                    // transformers 5 writes `dtype`, earlier versions `torch_dtype`.
-                    let key = if config.get("dtype").is_some() {
-                        "dtype"
-                    } else {
-                        "torch_dtype"
-                    };
-                    config[key] = Value::String(dtype.to_owned());
+                    let config = self.model.config().with_dtype(dtype);
                     write_json(&out.join(&name), &config)?;
                 } else {
                     std::fs::copy(&path, out.join(&name)).map_err(io_error(&path))?;
