@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use metaspatial_policy::device::GpuMemory;
+use metaspatial_policy::lora::LoraConfig;
 use metaspatial_replay::record::MetricsLine;
 
-use crate::config::RunConfig;
+use crate::config::{Finetune, RunConfig};
 use crate::eval::median;
 use crate::run::{Session, bar_style};
 use crate::rundir::ensure_fresh;
@@ -39,6 +40,63 @@ pub struct BenchReport {
     pub steps: Vec<BTreeMap<String, f64>>,
     /// The largest memory footprint seen, and what was measured.
     pub peak_memory: Option<(u64, &'static str)>,
+    /// What f32 master copies cost on this model.
+    pub master_copies: MasterCopyCost,
+}
+
+/// What keeping the trainable values in f32 costs on one model, for both ways of fine-tuning
+/// it, from parameter counts: `LoRA` adapters are f32 themselves, full fine-tuning keeps an f32
+/// master of every weight beside the compute weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MasterCopyCost {
+    /// Bytes per element of the model's weights (2 for bf16).
+    pub weight_bytes: i64,
+    /// Parameters of the base model.
+    pub base_parameters: i64,
+    /// Adapter parameters under the run's `LoRA` config (the default one for full runs).
+    pub adapter_parameters: i64,
+}
+
+impl MasterCopyCost {
+    /// Bytes of the f32 adapters.
+    #[must_use]
+    pub fn lora_bytes(&self) -> i64 {
+        4 * self.adapter_parameters
+    }
+
+    /// Bytes the f32 adapters take beyond adapters in the weights' dtype.
+    #[must_use]
+    pub fn lora_extra_bytes(&self) -> i64 {
+        (4 - self.weight_bytes).max(0) * self.adapter_parameters
+    }
+
+    /// Bytes of full fine-tuning's masters (none when the weights are f32 already).
+    #[must_use]
+    pub fn full_bytes(&self) -> i64 {
+        if self.weight_bytes < 4 {
+            4 * self.base_parameters
+        } else {
+            0
+        }
+    }
+
+    /// One line per way of fine-tuning.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let gib = |bytes: i64| bytes as f64 / f64::from(1u32 << 30);
+        let millions = |n: i64| n as f64 / 1e6;
+        format!(
+            "f32 master copies ({}-byte weights):\n  LoRA: {:.1} M adapter parameters in f32 = \
+             {:.3} GiB ({:.3} GiB more than in the weights' dtype)\n  full fine-tuning: {:.1} M \
+             parameters, f32 masters = {:.3} GiB beside the weights\n",
+            self.weight_bytes,
+            millions(self.adapter_parameters),
+            gib(self.lora_bytes()),
+            gib(self.lora_extra_bytes()),
+            millions(self.base_parameters),
+            gib(self.full_bytes()),
+        )
+    }
 }
 
 /// Runs `options.warmup + options.steps` GRPO steps of `config` in the run directory `out`
@@ -46,11 +104,26 @@ pub struct BenchReport {
 pub fn bench(config: RunConfig, out: &Path, options: BenchOptions) -> anyhow::Result<BenchReport> {
     anyhow::ensure!(options.steps > 0, "bench: --steps must be at least 1");
     ensure_fresh(out)?;
+    let lora = match &config.model.finetune {
+        Finetune::Lora(lora) => lora.clone(),
+        Finetune::Full => LoraConfig::default(),
+    };
     let session = Session::open(config, out)?;
     let start = session.prepare_model()?;
     let watch = MemoryWatch::start(session.device);
     let mut learner = session.learner(&start, None)?;
     let trainable = learner.opt.numel();
+    let policy = &learner.policy;
+    let master_copies = MasterCopyCost {
+        weight_bytes: policy.model.kind().elt_size_in_bytes() as i64,
+        base_parameters: policy
+            .var_store()
+            .variables()
+            .values()
+            .map(|t| t.numel() as i64)
+            .sum(),
+        adapter_parameters: lora.parameter_count(policy.model.config()),
+    };
     let total = options.warmup + options.steps;
     let steps_bar = session.progress.add(ProgressBar::new(total));
     steps_bar.set_style(bar_style(
@@ -87,6 +160,7 @@ pub fn bench(config: RunConfig, out: &Path, options: BenchOptions) -> anyhow::Re
         trainable,
         steps: measured,
         peak_memory: watch.finish(),
+        master_copies,
     })
 }
 
@@ -144,6 +218,7 @@ pub fn format_report(report: &BenchReport, config: &RunConfig) -> String {
         }
         None => out.push_str("peak memory: not measurable here\n"),
     }
+    out.push_str(&report.master_copies.describe());
     out
 }
 
@@ -226,6 +301,29 @@ fn peak_resident() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn master_copies_at_3b_cost_14_gib_for_full_fine_tuning_and_a_tenth_for_lora() {
+        // Qwen2.5-VL-3B: 3,085,938,688 decoder + 668,684,288 vision parameters; default `LoRA`
+        // (rank 16 on the 7 decoder projections of 36 layers).
+        let cost = MasterCopyCost {
+            weight_bytes: 2,
+            base_parameters: 3_754_622_976,
+            adapter_parameters: 29_933_568,
+        };
+        assert_eq!(cost.full_bytes(), 15_018_491_904);
+        assert_eq!(cost.lora_bytes(), 119_734_272);
+        assert_eq!(cost.lora_extra_bytes(), 59_867_136);
+        let text = cost.describe();
+        assert!(text.contains("29.9 M adapter parameters in f32 = 0.112 GiB"), "{text}");
+        assert!(text.contains("f32 masters = 13.987 GiB"), "{text}");
+        let f32_weights = MasterCopyCost {
+            weight_bytes: 4,
+            ..cost
+        };
+        assert_eq!(f32_weights.full_bytes(), 0);
+        assert_eq!(f32_weights.lora_extra_bytes(), 0);
+    }
 
     #[test]
     fn summary_takes_the_middle_of_sorted_values() {
