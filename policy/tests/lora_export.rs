@@ -118,7 +118,14 @@ fn the_adapter_count_from_the_config_is_the_built_one() {
     let every_layer = LoraConfig {
         rank: 3,
         target_modules: [
-            "q_proj", "v_proj", "down_proj", "gate_proj", "qkv", "proj", "0", "2",
+            "q_proj",
+            "v_proj",
+            "down_proj",
+            "gate_proj",
+            "qkv",
+            "proj",
+            "0",
+            "2",
         ]
         .map(str::to_owned)
         .to_vec(),

@@ -315,7 +315,10 @@ mod tests {
         assert_eq!(cost.lora_bytes(), 119_734_272);
         assert_eq!(cost.lora_extra_bytes(), 59_867_136);
         let text = cost.describe();
-        assert!(text.contains("29.9 M adapter parameters in f32 = 0.112 GiB"), "{text}");
+        assert!(
+            text.contains("29.9 M adapter parameters in f32 = 0.112 GiB"),
+            "{text}"
+        );
         assert!(text.contains("f32 masters = 13.987 GiB"), "{text}");
         let f32_weights = MasterCopyCost {
             weight_bytes: 4,
