@@ -49,8 +49,8 @@ pub struct BenchReport {
 /// master of every weight beside the compute weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MasterCopyCost {
-    /// Bytes per element of the model's weights (2 for bf16).
-    pub weight_bytes: i64,
+    /// The dtype of the model's weights.
+    pub weight_kind: tch::Kind,
     /// Parameters of the base model.
     pub base_parameters: i64,
     /// Adapter parameters under the run's `LoRA` config (the default one for full runs).
@@ -58,6 +58,10 @@ pub struct MasterCopyCost {
 }
 
 impl MasterCopyCost {
+    fn weight_bytes(&self) -> i64 {
+        self.weight_kind.elt_size_in_bytes() as i64
+    }
+
     /// Bytes of the f32 adapters.
     #[must_use]
     pub fn lora_bytes(&self) -> i64 {
@@ -67,13 +71,13 @@ impl MasterCopyCost {
     /// Bytes the f32 adapters take beyond adapters in the weights' dtype.
     #[must_use]
     pub fn lora_extra_bytes(&self) -> i64 {
-        (4 - self.weight_bytes).max(0) * self.adapter_parameters
+        (4 - self.weight_bytes()).max(0) * self.adapter_parameters
     }
 
     /// Bytes of full fine-tuning's masters (none when the weights are f32 already).
     #[must_use]
     pub fn full_bytes(&self) -> i64 {
-        if self.weight_bytes < 4 {
+        if self.weight_bytes() < 4 {
             4 * self.base_parameters
         } else {
             0
@@ -84,18 +88,33 @@ impl MasterCopyCost {
     #[must_use]
     pub fn describe(&self) -> String {
         let gib = |bytes: i64| bytes as f64 / f64::from(1u32 << 30);
-        let millions = |n: i64| n as f64 / 1e6;
+        let dtype = dtype_name(self.weight_kind);
+        let full = if self.full_bytes() > 0 {
+            format!(
+                "{} f32 masters = {:.3} GiB beside the {dtype} weights",
+                self.base_parameters,
+                gib(self.full_bytes())
+            )
+        } else {
+            format!("none, the {} weights are {dtype}", self.base_parameters)
+        };
         format!(
-            "f32 master copies ({}-byte weights):\n  LoRA: {:.1} M adapter parameters in f32 = \
-             {:.3} GiB ({:.3} GiB more than in the weights' dtype)\n  full fine-tuning: {:.1} M \
-             parameters, f32 masters = {:.3} GiB beside the weights\n",
-            self.weight_bytes,
-            millions(self.adapter_parameters),
+            "f32 master copies ({dtype} weights):\n  LoRA: {} adapter parameters in f32 = {:.3} GiB \
+             ({:.3} GiB more than in {dtype})\n  full fine-tuning: {full}\n",
+            self.adapter_parameters,
             gib(self.lora_bytes()),
             gib(self.lora_extra_bytes()),
-            millions(self.base_parameters),
-            gib(self.full_bytes()),
         )
+    }
+}
+
+/// The short name of a parameter dtype (`bf16`, `f16`, `f32`).
+pub(crate) fn dtype_name(kind: tch::Kind) -> String {
+    match kind {
+        tch::Kind::BFloat16 => "bf16".to_owned(),
+        tch::Kind::Half => "f16".to_owned(),
+        tch::Kind::Float => "f32".to_owned(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -115,7 +134,7 @@ pub fn bench(config: RunConfig, out: &Path, options: BenchOptions) -> anyhow::Re
     let trainable = learner.opt.numel();
     let policy = &learner.policy;
     let master_copies = MasterCopyCost {
-        weight_bytes: policy.model.kind().elt_size_in_bytes() as i64,
+        weight_kind: policy.model.kind(),
         base_parameters: policy
             .var_store()
             .variables()
@@ -307,7 +326,7 @@ mod tests {
         // Qwen2.5-VL-3B: 3,085,938,688 decoder + 668,684,288 vision parameters; default `LoRA`
         // (rank 16 on the 7 decoder projections of 36 layers).
         let cost = MasterCopyCost {
-            weight_bytes: 2,
+            weight_kind: tch::Kind::BFloat16,
             base_parameters: 3_754_622_976,
             adapter_parameters: 29_933_568,
         };
@@ -316,16 +335,26 @@ mod tests {
         assert_eq!(cost.lora_extra_bytes(), 59_867_136);
         let text = cost.describe();
         assert!(
-            text.contains("29.9 M adapter parameters in f32 = 0.112 GiB"),
+            text.contains("29933568 adapter parameters in f32 = 0.112 GiB (0.056 GiB more"),
             "{text}"
         );
-        assert!(text.contains("f32 masters = 13.987 GiB"), "{text}");
+        assert!(
+            text.contains("3754622976 f32 masters = 13.987 GiB beside the bf16 weights"),
+            "{text}"
+        );
         let f32_weights = MasterCopyCost {
-            weight_bytes: 4,
+            weight_kind: tch::Kind::Float,
             ..cost
         };
         assert_eq!(f32_weights.full_bytes(), 0);
         assert_eq!(f32_weights.lora_extra_bytes(), 0);
+        assert!(
+            f32_weights
+                .describe()
+                .contains("full fine-tuning: none, the 3754622976 weights are f32"),
+            "{}",
+            f32_weights.describe()
+        );
     }
 
     #[test]
