@@ -123,9 +123,13 @@ impl Linear {
                 } else {
                     x.shallow_clone()
                 };
+                // The adapters stay f32 (their updates would round away in bf16) and meet the
+                // activations in the compute dtype; the cast is part of the graph, so the
+                // gradients reach the f32 values.
+                let kind = x.kind();
                 y + x
-                    .linear::<Tensor>(&adapter.a, None)
-                    .linear::<Tensor>(&adapter.b, None)
+                    .linear::<Tensor>(&adapter.a.to_kind(kind), None)
+                    .linear::<Tensor>(&adapter.b.to_kind(kind), None)
                     * adapter.state.config.scale()
             }
             _ => y,

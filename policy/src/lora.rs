@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::qwen2_5_vl::Config;
+
 /// Which layers get adapters and how they are scaled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoraConfig {
@@ -62,6 +64,50 @@ impl LoraConfig {
     #[must_use]
     pub fn targets(&self, module: &str) -> bool {
         self.target_modules.iter().any(|t| t == module)
+    }
+
+    /// Adapter parameters (`A` and `B` of every targeted layer) on a model of `config`, without
+    /// building it: what the memory reports need at sizes too large to allocate here.
+    #[must_use]
+    pub fn parameter_count(&self, config: &Config) -> i64 {
+        let t = &config.text_config;
+        let attention = t.num_attention_heads * config.head_dim();
+        let kv = config.num_key_value_heads() * config.head_dim();
+        let (h, ff) = (t.hidden_size, t.intermediate_size);
+        // (module, in, out), as `text.rs` and `vision.rs` build them.
+        let decoder = [
+            ("q_proj", h, attention),
+            ("k_proj", h, kv),
+            ("v_proj", h, kv),
+            ("o_proj", attention, h),
+            ("gate_proj", h, ff),
+            ("up_proj", h, ff),
+            ("down_proj", ff, h),
+        ];
+        let v = &config.vision_config;
+        let (d, vff) = (v.hidden_size, v.intermediate_size);
+        let merged = d * v.spatial_merge_size * v.spatial_merge_size;
+        let block = [
+            ("qkv", d, 3 * d),
+            ("proj", d, d),
+            ("gate_proj", d, vff),
+            ("up_proj", d, vff),
+            ("down_proj", vff, d),
+        ];
+        let merger = [("0", merged, merged), ("2", merged, v.out_hidden_size)];
+        let adapted = |layers: &[(&str, i64, i64)]| -> i64 {
+            layers
+                .iter()
+                .filter(|(name, _, _)| self.targets(name))
+                .map(|(_, i, o)| self.rank * (i + o))
+                .sum()
+        };
+        let text = t.num_hidden_layers * adapted(&decoder);
+        if self.adapt_vision {
+            text + v.depth * adapted(&block) + adapted(&merger)
+        } else {
+            text
+        }
     }
 }
 

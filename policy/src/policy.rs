@@ -23,7 +23,8 @@ use crate::tokenizer::{
 pub struct LoadOptions {
     /// Where the parameters live.
     pub device: Device,
-    /// Parameter dtype; `None` picks bf16 on CUDA and f32 on the CPU.
+    /// Base parameter dtype (adapters are always f32); `None` picks bf16 on CUDA and f32 on
+    /// the CPU.
     pub kind: Option<Kind>,
     /// Attach fresh `LoRA` adapters (base frozen).
     pub lora: Option<LoraConfig>,
@@ -149,7 +150,9 @@ impl Policy {
         // Parameters are made in their final dtype: building in f32 and casting afterwards
         // would hold twice a bf16 model's memory while loading.
         vs.set_kind(kind);
-        let mut lora_vs = options
+        // Adapters live in f32 whatever the model's dtype, as PEFT keeps them: they are what
+        // trains, and a bf16 adapter would lose every update smaller than its rounding step.
+        let lora_vs = options
             .lora
             .as_ref()
             .map(|_| nn::VarStore::new(options.device));
@@ -165,9 +168,6 @@ impl Policy {
         match options.weights {
             Weights::Checkpoint => checkpoint::load_weights(&vs, dir)?,
             Weights::Random { seed, std } => crate::tiny::fill_random(&vs, seed, std),
-        }
-        if let Some(lvs) = &mut lora_vs {
-            lvs.set_kind(kind);
         }
         Ok(Self {
             model,
@@ -192,7 +192,7 @@ impl Policy {
         &self.vs
     }
 
-    /// Adapter parameters, when `LoRA` is on.
+    /// Adapter parameters (f32 whatever the model's dtype), when `LoRA` is on.
     #[must_use]
     pub fn lora_var_store(&self) -> Option<&nn::VarStore> {
         self.lora_vs.as_ref()

@@ -324,6 +324,10 @@ mod tests {
         );
         assert_eq!(config.vision_config.out_hidden_size, 2048);
         assert!(config.tie_word_embeddings);
+        // 36 layers × rank 16 × (q 2048+2048, k and v 2048+256, o 2048+2048, gate, up and
+        // down 2048+11008 each).
+        let lora = crate::lora::LoraConfig::default();
+        assert_eq!(lora.parameter_count(&config), 29_933_568);
         // Qwen's <|image_pad|> is 151,655 = <|endoftext|> + 12; here it follows the learned tokens.
         assert_eq!(config.image_token_id, 8192 + 12);
     }

@@ -10,7 +10,12 @@ use metaspatial_policy::{LoadOptions, Policy, ScoreItem, ScoreOptions, score};
 use tch::Kind;
 
 fn lora_policy(name: &str) -> Policy {
+    lora_policy_in(name, None)
+}
+
+fn lora_policy_in(name: &str, kind: Option<Kind>) -> Policy {
     let options = LoadOptions {
+        kind,
         lora: Some(LoraConfig {
             rank: 4,
             alpha: 8.0,
@@ -83,6 +88,75 @@ fn adapters_train_switch_off_to_the_reference_and_merge_on_export() {
     );
     let exported = Policy::load(dir.path(), &LoadOptions::default()).unwrap();
     assert!(max_abs_diff(&exported.sequence_logits(&sequence).unwrap(), &tuned) < 1e-4);
+}
+
+#[test]
+fn a_bf16_model_keeps_f32_adapters_that_receive_f32_gradients() {
+    let policy = lora_policy_in("hub", Some(Kind::BFloat16));
+    assert_eq!(policy.model.kind(), Kind::BFloat16);
+    let sequence = prompt(&policy, false);
+    let item = ScoreItem {
+        sequence: &sequence,
+        response_start: sequence.tokens.len() - 5,
+    };
+    let scores = score(&policy.model, &[item], 16).unwrap();
+    (scores.logprobs * scores.mask.to_kind(Kind::Float))
+        .sum(Kind::Float)
+        .backward();
+    let adapters = policy.lora_var_store().unwrap().variables();
+    assert!(!adapters.is_empty());
+    for (name, adapter) in &adapters {
+        assert_eq!(adapter.kind(), Kind::Float, "{name}");
+        assert_eq!(adapter.grad().kind(), Kind::Float, "{name}'s gradient");
+    }
+    let b = &adapters["model.layers.0.self_attn.q_proj.lora_B.weight"];
+    assert!(b.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0);
+}
+
+#[test]
+fn the_adapter_count_from_the_config_is_the_built_one() {
+    let every_layer = LoraConfig {
+        rank: 3,
+        target_modules: [
+            "q_proj",
+            "v_proj",
+            "down_proj",
+            "gate_proj",
+            "qkv",
+            "proj",
+            "0",
+            "2",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        ..LoraConfig::default()
+    };
+    for adapt_vision in [false, true] {
+        let lora = LoraConfig {
+            adapt_vision,
+            ..every_layer.clone()
+        };
+        let policy = Policy::load(
+            &fixtures().join("hub"),
+            &LoadOptions {
+                lora: Some(lora.clone()),
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        let built: i64 = policy
+            .lora_var_store()
+            .unwrap()
+            .variables()
+            .values()
+            .map(|t| t.numel() as i64)
+            .sum();
+        assert_eq!(
+            lora.parameter_count(policy.model.config()),
+            built,
+            "adapt_vision: {adapt_vision}"
+        );
+    }
 }
 
 #[test]

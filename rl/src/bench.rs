@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use metaspatial_policy::device::GpuMemory;
+use metaspatial_policy::lora::LoraConfig;
 use metaspatial_replay::record::MetricsLine;
 
-use crate::config::RunConfig;
+use crate::config::{Finetune, RunConfig};
 use crate::eval::median;
 use crate::run::{Session, bar_style};
 use crate::rundir::ensure_fresh;
@@ -39,6 +40,82 @@ pub struct BenchReport {
     pub steps: Vec<BTreeMap<String, f64>>,
     /// The largest memory footprint seen, and what was measured.
     pub peak_memory: Option<(u64, &'static str)>,
+    /// What f32 master copies cost on this model.
+    pub master_copies: MasterCopyCost,
+}
+
+/// What keeping the trainable values in f32 costs on one model, for both ways of fine-tuning
+/// it, from parameter counts: `LoRA` adapters are f32 themselves, full fine-tuning keeps an f32
+/// master of every weight beside the compute weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MasterCopyCost {
+    /// The dtype of the model's weights.
+    pub weight_kind: tch::Kind,
+    /// Parameters of the base model.
+    pub base_parameters: i64,
+    /// Adapter parameters under the run's `LoRA` config (the default one for full runs).
+    pub adapter_parameters: i64,
+}
+
+impl MasterCopyCost {
+    fn weight_bytes(&self) -> i64 {
+        self.weight_kind.elt_size_in_bytes() as i64
+    }
+
+    /// Bytes of the f32 adapters.
+    #[must_use]
+    pub fn lora_bytes(&self) -> i64 {
+        4 * self.adapter_parameters
+    }
+
+    /// Bytes the f32 adapters take beyond adapters in the weights' dtype.
+    #[must_use]
+    pub fn lora_extra_bytes(&self) -> i64 {
+        (4 - self.weight_bytes()).max(0) * self.adapter_parameters
+    }
+
+    /// Bytes of full fine-tuning's masters (none when the weights are f32 already).
+    #[must_use]
+    pub fn full_bytes(&self) -> i64 {
+        if self.weight_bytes() < 4 {
+            4 * self.base_parameters
+        } else {
+            0
+        }
+    }
+
+    /// One line per way of fine-tuning.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let gib = |bytes: i64| bytes as f64 / f64::from(1u32 << 30);
+        let dtype = dtype_name(self.weight_kind);
+        let full = if self.full_bytes() > 0 {
+            format!(
+                "{} f32 masters = {:.3} GiB beside the {dtype} weights",
+                self.base_parameters,
+                gib(self.full_bytes())
+            )
+        } else {
+            format!("none, the {} weights are {dtype}", self.base_parameters)
+        };
+        format!(
+            "f32 master copies ({dtype} weights):\n  LoRA: {} adapter parameters in f32 = {:.3} GiB \
+             ({:.3} GiB more than in {dtype})\n  full fine-tuning: {full}\n",
+            self.adapter_parameters,
+            gib(self.lora_bytes()),
+            gib(self.lora_extra_bytes()),
+        )
+    }
+}
+
+/// The short name of a parameter dtype (`bf16`, `f16`, `f32`).
+pub(crate) fn dtype_name(kind: tch::Kind) -> String {
+    match kind {
+        tch::Kind::BFloat16 => "bf16".to_owned(),
+        tch::Kind::Half => "f16".to_owned(),
+        tch::Kind::Float => "f32".to_owned(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Runs `options.warmup + options.steps` GRPO steps of `config` in the run directory `out`
@@ -46,11 +123,26 @@ pub struct BenchReport {
 pub fn bench(config: RunConfig, out: &Path, options: BenchOptions) -> anyhow::Result<BenchReport> {
     anyhow::ensure!(options.steps > 0, "bench: --steps must be at least 1");
     ensure_fresh(out)?;
+    let lora = match &config.model.finetune {
+        Finetune::Lora(lora) => lora.clone(),
+        Finetune::Full => LoraConfig::default(),
+    };
     let session = Session::open(config, out)?;
     let start = session.prepare_model()?;
     let watch = MemoryWatch::start(session.device);
     let mut learner = session.learner(&start, None)?;
     let trainable = learner.opt.numel();
+    let policy = &learner.policy;
+    let master_copies = MasterCopyCost {
+        weight_kind: policy.model.kind(),
+        base_parameters: policy
+            .var_store()
+            .variables()
+            .values()
+            .map(|t| t.numel() as i64)
+            .sum(),
+        adapter_parameters: lora.parameter_count(policy.model.config()),
+    };
     let total = options.warmup + options.steps;
     let steps_bar = session.progress.add(ProgressBar::new(total));
     steps_bar.set_style(bar_style(
@@ -87,6 +179,7 @@ pub fn bench(config: RunConfig, out: &Path, options: BenchOptions) -> anyhow::Re
         trainable,
         steps: measured,
         peak_memory: watch.finish(),
+        master_copies,
     })
 }
 
@@ -144,6 +237,7 @@ pub fn format_report(report: &BenchReport, config: &RunConfig) -> String {
         }
         None => out.push_str("peak memory: not measurable here\n"),
     }
+    out.push_str(&report.master_copies.describe());
     out
 }
 
@@ -226,6 +320,42 @@ fn peak_resident() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn master_copies_at_3b_cost_14_gib_for_full_fine_tuning_and_a_tenth_for_lora() {
+        // Qwen2.5-VL-3B: 3,085,938,688 decoder + 668,684,288 vision parameters; default `LoRA`
+        // (rank 16 on the 7 decoder projections of 36 layers).
+        let cost = MasterCopyCost {
+            weight_kind: tch::Kind::BFloat16,
+            base_parameters: 3_754_622_976,
+            adapter_parameters: 29_933_568,
+        };
+        assert_eq!(cost.full_bytes(), 15_018_491_904);
+        assert_eq!(cost.lora_bytes(), 119_734_272);
+        assert_eq!(cost.lora_extra_bytes(), 59_867_136);
+        let text = cost.describe();
+        assert!(
+            text.contains("29933568 adapter parameters in f32 = 0.112 GiB (0.056 GiB more"),
+            "{text}"
+        );
+        assert!(
+            text.contains("3754622976 f32 masters = 13.987 GiB beside the bf16 weights"),
+            "{text}"
+        );
+        let f32_weights = MasterCopyCost {
+            weight_kind: tch::Kind::Float,
+            ..cost
+        };
+        assert_eq!(f32_weights.full_bytes(), 0);
+        assert_eq!(f32_weights.lora_extra_bytes(), 0);
+        assert!(
+            f32_weights
+                .describe()
+                .contains("full fine-tuning: none, the 3754622976 weights are f32"),
+            "{}",
+            f32_weights.describe()
+        );
+    }
 
     #[test]
     fn summary_takes_the_middle_of_sorted_values() {

@@ -19,7 +19,7 @@ use metaspatial_policy::{
 use serde::Serialize;
 use tch::{Device, Kind};
 
-use crate::bench::{MemoryWatch, summary};
+use crate::bench::{MemoryWatch, dtype_name, summary};
 
 /// Rows of the log-softmax computed at once in the log-prob pass (as the trainer does).
 const SCORE_CHUNK_TOKENS: i64 = 4096;
@@ -192,12 +192,7 @@ pub fn bench_policy(
             Device::Cuda(index) => format!("cuda:{index}"),
             other => format!("{other:?}").to_lowercase(),
         },
-        dtype: match policy.model.kind() {
-            Kind::BFloat16 => "bf16".to_owned(),
-            Kind::Half => "f16".to_owned(),
-            Kind::Float => "f32".to_owned(),
-            other => format!("{other:?}"),
-        },
+        dtype: dtype_name(policy.model.kind()),
         sequences: completions.len(),
         prompt_tokens: workload.prompt_tokens,
         new_tokens: workload.new_tokens,

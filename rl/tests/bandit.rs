@@ -1,6 +1,7 @@
 //! A one-token bandit: GRPO must raise the probability of the rewarded token. The test fails
 //! when the update's sign is wrong (the probability would fall) and checks that a negated
-//! advantage does push it down.
+//! advantage does push it down. It runs in f32 and in bf16 with the same thresholds: bf16 full
+//! fine-tuning steps f32 master copies, so it learns as its f32 twin does.
 
 use metaspatial_policy::tiny::TinyPreset;
 use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Sequence, generate};
@@ -12,7 +13,7 @@ use tch::Kind;
 
 const G: usize = 32;
 
-fn policy(dir: &std::path::Path) -> Policy {
+fn policy(dir: &std::path::Path, kind: Kind) -> Policy {
     let preset = TinyPreset {
         bpe_vocab: 300,
         hidden_size: 32,
@@ -25,6 +26,7 @@ fn policy(dir: &std::path::Path) -> Policy {
     Policy::load(
         dir,
         &LoadOptions {
+            kind: Some(kind),
             train_base: true,
             ..LoadOptions::default()
         },
@@ -39,10 +41,11 @@ fn probability(policy: &Policy, prompt: &Sequence, target: i64) -> f64 {
     last.softmax(-1, Kind::Float).double_value(&[target])
 }
 
-/// Trains for `steps` GRPO steps with reward `sign` for the target and returns its probability.
-fn train(sign: f64, steps: u64) -> (f64, f64) {
+/// Trains the model in `kind` for `steps` GRPO steps with reward `sign` for the target and
+/// returns its probability before and after.
+fn train(kind: Kind, sign: f64, steps: u64) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy(dir.path());
+    let policy = policy(dir.path(), kind);
     let prompt = Sequence {
         tokens: policy.tokenizer.encode("place the bed").unwrap(),
         images: Vec::new(),
@@ -106,15 +109,17 @@ fn train(sign: f64, steps: u64) -> (f64, f64) {
 // One test, not two: building the tiny model seeds libtorch's global generator, which tests
 // running in parallel threads would share.
 #[test]
-fn grpo_raises_a_rewarded_token_and_lowers_a_penalised_one() {
-    let (before, after) = train(1.0, 8);
-    assert!(
-        after > 5.0 * before,
-        "rewarded: p(target) went from {before:.4} to {after:.4}"
-    );
-    let (before, after) = train(-1.0, 8);
-    assert!(
-        after < 0.5 * before,
-        "penalised: p(target) went from {before:.4} to {after:.4}"
-    );
+fn grpo_raises_a_rewarded_token_and_lowers_a_penalised_one_in_f32_and_bf16() {
+    for kind in [Kind::Float, Kind::BFloat16] {
+        let (before, after) = train(kind, 1.0, 8);
+        assert!(
+            after > 5.0 * before,
+            "{kind:?} rewarded: p(target) went from {before:.4} to {after:.4}"
+        );
+        let (before, after) = train(kind, -1.0, 8);
+        assert!(
+            after < 0.5 * before,
+            "{kind:?} penalised: p(target) went from {before:.4} to {after:.4}"
+        );
+    }
 }

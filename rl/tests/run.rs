@@ -1,11 +1,12 @@
 //! The demo config end to end at toy scale: rooms generated, tokenizer trained, SFT, two GRPO
 //! steps with two-turn episodes, evaluation; and a run stopped after a step and resumed gives
-//! the same metrics as an uninterrupted one.
+//! the same metrics as an uninterrupted one, in f32 and in bf16 (whose f32 master weights the
+//! checkpoint must carry).
 
 use std::path::Path;
 
 use metaspatial_replay::record::{MetricsLine, RolloutRecord};
-use metaspatial_rl::config::{DataSource, ModelSource, RunConfig};
+use metaspatial_rl::config::{DataSource, Dtype, ModelSource, RunConfig};
 use metaspatial_rl::run::{RunOptions, run};
 
 /// `configs/demo.ron` shrunk to seconds.
@@ -59,7 +60,8 @@ fn deterministic(lines: Vec<MetricsLine>) -> Vec<(u64, Vec<(String, f64)>)> {
 #[test]
 fn demo_config_runs_and_resumes_exactly() {
     the_demo_config_runs_two_steps_and_writes_a_complete_run_directory();
-    a_resumed_run_reproduces_the_uninterrupted_one();
+    a_resumed_run_reproduces_the_uninterrupted_one(Dtype::F32);
+    a_resumed_run_reproduces_the_uninterrupted_one(Dtype::Bf16);
 }
 
 fn the_demo_config_runs_two_steps_and_writes_a_complete_run_directory() {
@@ -129,7 +131,12 @@ fn the_demo_config_runs_two_steps_and_writes_a_complete_run_directory() {
     }
 }
 
-fn a_resumed_run_reproduces_the_uninterrupted_one() {
+fn a_resumed_run_reproduces_the_uninterrupted_one(dtype: Dtype) {
+    let small_demo = |steps| {
+        let mut config = small_demo(steps);
+        config.model.dtype = dtype;
+        config
+    };
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
     let options = |out: &Path, resume: bool, stop_after: Option<u64>| RunOptions {
@@ -150,5 +157,11 @@ fn a_resumed_run_reproduces_the_uninterrupted_one() {
         deterministic(metrics(&whole))
     );
     let eval = |dir: &Path| std::fs::read_to_string(dir.join("eval/step-000003.json")).unwrap();
-    assert_eq!(eval(&split), eval(&whole));
+    assert_eq!(eval(&split), eval(&whole), "{dtype:?}");
+    // Bit for bit: the weights and the optimiser state (moments, and the masters in bf16).
+    for file in ["model/model.safetensors", "optimizer.safetensors"] {
+        let read =
+            |dir: &Path| std::fs::read(dir.join("checkpoints/step-000003").join(file)).unwrap();
+        assert!(read(&split) == read(&whole), "{dtype:?}: {file} differs");
+    }
 }
