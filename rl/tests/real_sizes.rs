@@ -12,7 +12,7 @@ use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Sequence, Weights,
 use metaspatial_rl::config::{AlgorithmConfig, OptimiserConfig};
 use metaspatial_rl::grpo::{AdvantageMode, group_advantages};
 use metaspatial_rl::optim::AdamW;
-use metaspatial_rl::update::{Sample, update};
+use metaspatial_rl::update::{Sample, UpdateSettings, update};
 use tch::{Kind, Tensor};
 
 const G: usize = 2;
@@ -116,10 +116,13 @@ fn grpo_step(dir: &std::path::Path, kind: Kind) {
         micro_batch: 1,
         ..OptimiserConfig::default()
     };
-    let stats = update(
-        &policy, None, &mut opt, &samples, &algorithm, &optimiser, 1e-5,
-    )
-    .unwrap();
+    let settings = UpdateSettings {
+        algorithm: &algorithm,
+        optimiser: &optimiser,
+        temperature: params.temperature,
+        lr: 1e-5,
+    };
+    let stats = update(&policy, None, &mut opt, &samples, &settings).unwrap();
     assert_eq!(stats.skipped, 0, "{kind:?}: the step was skipped");
     assert!(stats.loss.is_finite(), "{kind:?}: loss {}", stats.loss);
     assert!(
