@@ -99,7 +99,7 @@ fn a_bf16_model_keeps_f32_adapters_that_receive_f32_gradients() {
         sequence: &sequence,
         response_start: sequence.tokens.len() - 5,
     };
-    let scores = score(&policy.model, &[item], 16).unwrap();
+    let scores = score(&policy.model, &[item], &ScoreOptions::log_likelihood(16)).unwrap();
     (scores.logprobs * scores.mask.to_kind(Kind::Float))
         .sum(Kind::Float)
         .backward();

@@ -124,7 +124,11 @@ fn grpo_step(dir: &std::path::Path, kind: Kind) {
     };
     let stats = update(&policy, None, &mut opt, &samples, &settings).unwrap();
     assert_eq!(stats.skipped, 0, "{kind:?}: the step was skipped");
-    assert!(stats.loss.is_finite(), "{kind:?}: loss {}", stats.loss);
+    assert!(
+        stats.last.loss.is_finite(),
+        "{kind:?}: loss {}",
+        stats.last.loss
+    );
     assert!(
         stats.grad_norm.is_finite() && stats.grad_norm > 0.0,
         "{kind:?}: gradient norm {}",
