@@ -178,9 +178,9 @@ fn the_rust_scaffold_loop() {
 }
 
 /// Regression: a run config named by a bare file name had the empty path as its directory,
-/// which cannot be made absolute; now its paths are taken from the current directory.
+/// which cannot be made absolute, so every command refused it.
 #[test]
-fn a_run_config_named_by_a_bare_file_name_resolves_its_paths() {
+fn a_run_config_named_by_a_bare_file_name_is_read() {
     let tmp = tempfile::tempdir().unwrap();
     let config = r#"(
         model: (source: Checkpoint("model")),
