@@ -70,7 +70,7 @@ pub fn load_room(text: &str, origin: &str) -> Result<Room, RoomError> {
         origin: origin.to_owned(),
         line: e.line(),
         column: e.column(),
-        message: e.to_string(),
+        message: crate::answer::strip_position(&e.to_string()),
     })?;
     room_from_value(&value, origin)
 }

@@ -580,6 +580,22 @@ pub fn read_layouts(path: &Path, rooms: &[Room]) -> Result<Vec<ReferenceLayout>,
 /// Reads `manifest.json`.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, DatasetError> {
     let path = dir.join("manifest.json");
+    // Said about the directory the user named, rather than as an OS error on a file in it.
+    let problem = if !dir.exists() {
+        Some("no such dataset directory")
+    } else if !dir.is_dir() {
+        Some("not a directory; a dataset is a directory with a manifest.json")
+    } else if !path.exists() {
+        Some("not a dataset: it has no manifest.json (`metaspatial-rl data gen` or `data import` makes one)")
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        return Err(DatasetError::File {
+            path: dir.to_owned(),
+            message: message.to_owned(),
+        });
+    }
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| DatasetError::Line {
         path: path.clone(),
