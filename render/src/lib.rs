@@ -23,6 +23,7 @@ mod camera;
 mod error;
 mod font;
 mod frame;
+pub mod headless;
 mod mesh;
 mod metrics;
 pub mod probe;

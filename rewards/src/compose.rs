@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, RewardsConfig};
+use crate::config::{ConfigError, RewardsConfig, absolute_dir, config_dir};
 use crate::{Params, Registry, Reward, RewardContext, RewardOutcome};
 
 /// One configured reward.
@@ -92,13 +92,19 @@ impl RewardSet {
     }
 
     /// Builds the set a config describes; relative paths in parameters are taken from
-    /// `base_dir`.
+    /// `base_dir` (itself relative to the current directory, the empty path included).
     pub fn from_config(
         config: &RewardsConfig,
         origin: &str,
         base_dir: &Path,
         registry: &Registry,
     ) -> Result<Self, ConfigError> {
+        // Absolute, because plugins run with it as their working directory: a relative one
+        // would be taken twice, once by the working directory and once by the program path.
+        let base_dir = &absolute_dir(base_dir).map_err(|source| ConfigError::Io {
+            path: base_dir.display().to_string(),
+            source,
+        })?;
         let mut set = Self::new();
         let mut labels = HashSet::new();
         for (index, spec) in config.rewards.iter().enumerate() {
@@ -120,7 +126,7 @@ impl RewardSet {
             let reward = registry
                 .build(
                     &spec.reward,
-                    &Params::new(spec.params.as_ref(), base_dir, label),
+                    &Params::new(spec.params.as_deref(), base_dir, label),
                 )
                 .map_err(entry)?;
             set.push_named(label, reward, spec.weight, spec.fallback);
@@ -146,11 +152,14 @@ impl RewardSet {
             path: origin.clone(),
             source,
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        let base = config_dir(path).map_err(|source| ConfigError::Io {
+            path: origin.clone(),
+            source,
+        })?;
         Self::from_config(
             &RewardsConfig::parse(&text, &origin)?,
             &origin,
-            base,
+            &base,
             registry,
         )
     }

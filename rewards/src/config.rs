@@ -11,6 +11,9 @@
 //! )
 //! ```
 
+use std::path::{Path, PathBuf};
+
+use ron::value::RawValue;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -36,9 +39,10 @@ pub struct RewardSpec {
     /// Value used when the reward fails (a plugin crashed, the judge timed out).
     #[serde(default)]
     pub fallback: f64,
-    /// The reward's own parameters; each reward documents its fields.
+    /// The reward's own parameters, kept as written: each reward reads them into its own type
+    /// with the same RON options as the config (see [`Params::parse`](crate::Params::parse)).
     #[serde(default)]
-    pub params: Option<ron::Value>,
+    pub params: Option<Box<RawValue>>,
 }
 
 impl RewardSpec {
@@ -86,13 +90,34 @@ pub enum ConfigError {
 impl RewardsConfig {
     /// Parses a config; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        // Implicit `Some` lets `name: "x"` and `params: (…)` be written without `Some(…)`.
-        ron::Options::default()
-            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        ron_options()
             .from_str(text)
             .map_err(|e| ConfigError::Syntax {
                 origin: origin.to_owned(),
                 message: e.to_string(),
             })
+    }
+}
+
+/// The RON options of every config, reward parameters included.
+#[must_use]
+pub fn ron_options() -> ron::Options {
+    // Implicit `Some` lets `name: "x"`, `params: (…)` and optional fields inside `params` be
+    // written without `Some(…)`.
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+}
+
+/// The absolute directory of the config file `path`, which its relative paths are taken from.
+/// A bare file name (`rewards.ron`) lives in the current directory.
+pub fn config_dir(path: &Path) -> std::io::Result<PathBuf> {
+    absolute_dir(path.parent().unwrap_or(Path::new("")))
+}
+
+/// `dir` made absolute against the current directory; the empty path is the current directory.
+pub(crate) fn absolute_dir(dir: &Path) -> std::io::Result<PathBuf> {
+    if dir.as_os_str().is_empty() {
+        std::env::current_dir()
+    } else {
+        std::path::absolute(dir)
     }
 }

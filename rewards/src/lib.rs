@@ -41,7 +41,7 @@ mod reward;
 pub use metaspatial_env as env;
 
 pub use compose::{ComponentScore, RewardSet, Scored};
-pub use config::{ConfigError, RewardSpec, RewardsConfig};
+pub use config::{ConfigError, RewardSpec, RewardsConfig, config_dir, ron_options};
 pub use context::{Prepared, RenderedView, RewardContext};
 pub use registry::{Factory, Params, Registry};
 pub use reward::{Reward, RewardOutcome};

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::absolute_dir;
 use crate::{Params, Reward, RewardContext, RewardOutcome};
 
 /// Longest wait between restarts of a plugin that keeps failing before it answers.
@@ -170,9 +171,12 @@ pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
 }
 
 impl Plugin {
-    /// A plugin host for the component `label`, running `params.command` in `dir`. Nothing is
-    /// started until the first call.
+    /// A plugin host for the component `label`, running `params.command` in `dir` (relative to
+    /// the current directory). Nothing is started until the first call.
     pub fn new(label: &str, params: PluginParams, dir: PathBuf) -> Result<Self, String> {
+        // The working directory and a program named by a relative path must agree.
+        let dir = absolute_dir(&dir)
+            .map_err(|e| format!("cannot resolve the directory {}: {e}", dir.display()))?;
         if params.command.is_empty() {
             return Err("`command` is empty".into());
         }

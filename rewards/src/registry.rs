@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use ron::value::RawValue;
 use serde::de::DeserializeOwned;
 
 use crate::Reward;
 use crate::builtin;
+use crate::config::ron_options;
 
 /// Builds a reward from its parameters; the error says what is wrong with them.
 pub type Factory = Box<dyn Fn(&Params<'_>) -> Result<Box<dyn Reward>, String> + Send + Sync>;
@@ -14,15 +16,16 @@ pub type Factory = Box<dyn Fn(&Params<'_>) -> Result<Box<dyn Reward>, String> + 
 /// The parameters of one config entry, and where the config lives.
 #[derive(Debug, Clone, Copy)]
 pub struct Params<'a> {
-    value: Option<&'a ron::Value>,
+    value: Option<&'a RawValue>,
     base_dir: &'a Path,
     label: &'a str,
 }
 
 impl<'a> Params<'a> {
-    /// Parameters `value` of the entry named `label`, from a config in `base_dir`.
+    /// Parameters `value` (RON as written) of the entry named `label`, from a config in
+    /// `base_dir`.
     #[must_use]
-    pub fn new(value: Option<&'a ron::Value>, base_dir: &'a Path, label: &'a str) -> Self {
+    pub fn new(value: Option<&'a RawValue>, base_dir: &'a Path, label: &'a str) -> Self {
         Self {
             value,
             base_dir,
@@ -30,18 +33,15 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// The parameters as `T`; absent parameters give `T::default()`.
+    /// The parameters as `T`; absent parameters give `T::default()`. They are read from their
+    /// text with the config's own RON options, so optional fields take plain values.
     pub fn parse<T: DeserializeOwned + Default>(&self) -> Result<T, String> {
-        match self.value {
-            None => Ok(T::default()),
-            Some(v) => v.clone().into_rust().map_err(|e| format!("params: {e}")),
-        }
+        self.value.map_or_else(|| Ok(T::default()), read)
     }
 
     /// The parameters as `T`, which has required fields.
     pub fn parse_required<T: DeserializeOwned>(&self) -> Result<T, String> {
-        let v = self.value.ok_or("params are required")?;
-        v.clone().into_rust().map_err(|e| format!("params: {e}"))
+        read(self.value.ok_or("params are required")?)
     }
 
     /// A path from the config, relative paths taken from the config's directory.
@@ -66,6 +66,14 @@ impl<'a> Params<'a> {
     pub fn label(&self) -> &'a str {
         self.label
     }
+}
+
+/// Reads parameters written as RON. The position is left out: it counts from the start of
+/// `params`, not of the file, and would mislead.
+fn read<T: DeserializeOwned>(raw: &RawValue) -> Result<T, String> {
+    ron_options()
+        .from_str(raw.get_ron())
+        .map_err(|e| format!("params: {}", e.code))
 }
 
 /// Reward names and how to build each.

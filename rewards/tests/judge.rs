@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{TIDY, bedroom, close, prepare, view};
 use metaspatial_rewards::builtin::judge::{Judge, JudgeParams};
-use metaspatial_rewards::{Reward, RewardOutcome};
+use metaspatial_rewards::{Registry, Reward, RewardOutcome, RewardSet};
 
 /// What the server does with one request.
 #[derive(Clone)]
@@ -197,4 +197,31 @@ fn no_view_no_request() {
             .failure
             .is_some()
     );
+}
+
+/// Regression: `api_key_env: "…"` was refused ("Expected option but found the string") because
+/// `params` lost the config's implicit `Some`; `cache_dir` is taken from the config's directory.
+#[test]
+fn optional_params_take_plain_values_and_the_cache_lives_beside_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rewards.ron");
+    let config = |extra: &str| {
+        format!(
+            "(rewards: [(reward: \"judge\", weight: 1.0,\n  params: (base_url: \"http://127.0.0.1:9/v1\", model: \"m\", {extra}))])"
+        )
+    };
+    let build = |text: String| {
+        std::fs::write(&path, text).unwrap();
+        RewardSet::from_file(&path, &Registry::with_builtins())
+    };
+    let unset = "METASPATIAL_TEST_NEVER_SET_KEY";
+    let e = build(config(&format!("api_key_env: \"{unset}\""))).unwrap_err();
+    assert!(
+        e.to_string().contains(&format!(
+            "the environment variable `{unset}` (api_key_env) is not set"
+        )),
+        "{e}"
+    );
+    build(config("view: \"top\", cache_dir: \"grades\"")).unwrap();
+    assert!(dir.path().join("grades").is_dir());
 }

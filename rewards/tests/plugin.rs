@@ -232,3 +232,32 @@ fn images_without_files_are_written_for_the_plugin() {
     assert_eq!(out.failure, None);
     close(out.value, 1.0);
 }
+
+/// Regression: `config: {…}` was refused ("Expected option but found a map") because `params`
+/// lost the config's implicit `Some` when read back from a `ron::Value`.
+#[test]
+fn optional_params_take_plain_values_as_the_readme_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    script(
+        dir.path(),
+        "echo.py",
+        "reply = {'id': req['id'], 'value': req['params']['min_height']}",
+    );
+    let path = dir.path().join("rewards.ron");
+    for (config, expected) in [
+        (r#"{"min_height": 1.2}"#, 1.2),
+        (r#"Some({"min_height": 0.7})"#, 0.7),
+    ] {
+        let text = format!(
+            "(rewards: [(reward: \"plugin\", name: \"echo\", weight: 1.0,\n  params: (command: [\"python3\", \"echo.py\"], timeout_s: 5.0, config: {config}))])"
+        );
+        std::fs::write(&path, text).unwrap();
+        let set = RewardSet::from_file(&path, &Registry::with_builtins())
+            .unwrap_or_else(|e| panic!("config: {config}: {e}"));
+        let room = bedroom();
+        let prepared = prepare(&room, TIDY);
+        let echo = set.score(&prepared.context(&room)).components.remove(0);
+        assert_eq!(echo.failed, None, "config: {config}");
+        close(echo.value, expected);
+    }
+}

@@ -47,6 +47,11 @@ pub struct RunConfig {
     /// Logging and checkpoints.
     #[serde(default)]
     pub logging: LoggingConfig,
+    /// The directory relative paths in this config are taken from (itself relative to the
+    /// config file's directory, which it defaults to). [`RunConfig::from_file`] sets it, so the
+    /// copy saved in the run directory still finds the same reward plugins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_dir: Option<PathBuf>,
 }
 
 /// Where the policy comes from and how it is trained.
@@ -543,8 +548,14 @@ impl RunConfig {
             .with_context(|| format!("reading the run config {}", path.display()))?;
         let mut config = Self::parse(&text, &path.display().to_string())?;
         // Absolute, so that the copy saved in the run directory resolves to the same places.
-        let base = std::path::absolute(path.parent().unwrap_or(Path::new(".")))
-            .with_context(|| format!("resolving {}", path.display()))?;
+        let dir = metaspatial_rewards::config_dir(path)
+            .with_context(|| format!("resolving the directory of {}", path.display()))?;
+        let base = match &config.base_dir {
+            Some(b) => std::path::absolute(dir.join(b))
+                .with_context(|| format!("{}: base_dir {}", path.display(), b.display()))?,
+            None => dir,
+        };
+        config.base_dir = Some(base.clone());
         if let ModelSource::Checkpoint(dir) = &mut config.model.source {
             *dir = base.join(&*dir);
         }
@@ -556,8 +567,7 @@ impl RunConfig {
 
     /// Parses and checks config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
-        let config: Self = ron::Options::default()
-            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        let config: Self = metaspatial_rewards::ron_options()
             .from_str(text)
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         config
@@ -634,14 +644,15 @@ impl RunConfig {
     }
 
     /// The weighted reward set of `rewards` (built-ins and plugins); `origin` names the config
-    /// in errors.
+    /// in errors. Relative paths in reward parameters are taken from `base_dir`, or from the
+    /// current directory for a config that was not read from a file.
     pub fn reward_set(&self, origin: &str) -> anyhow::Result<metaspatial_rewards::RewardSet> {
         Ok(metaspatial_rewards::RewardSet::from_config(
             &metaspatial_rewards::RewardsConfig {
                 rewards: self.rewards.clone(),
             },
             origin,
-            Path::new("."),
+            self.base_dir.as_deref().unwrap_or(Path::new("")),
             &metaspatial_rewards::Registry::with_builtins(),
         )?)
     }
@@ -724,6 +735,69 @@ mod tests {
         assert!(
             e.contains("lora.ron") && e.contains("reference_on_cpu"),
             "{e}"
+        );
+    }
+
+    /// Regression: rewards were handed "." as their directory, so a plugin named relative to
+    /// its run config was looked for in the shell's directory.
+    #[test]
+    fn relative_paths_are_taken_from_the_config_directory_even_in_the_saved_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let configs = tmp.path().join("configs");
+        std::fs::create_dir_all(configs.join("plugins")).unwrap();
+        std::fs::write(
+            configs.join("plugins/echo.py"),
+            "import json, sys\nfor line in sys.stdin:\n    req = json.loads(line)\n    \
+             print(json.dumps({'id': req['id'], 'value': req['params']['value']}), flush=True)\n",
+        )
+        .unwrap();
+        let text = r#"(
+            model: (source: Checkpoint("models/base")),
+            data: (source: Dir("rooms")),
+            rewards: [(reward: "plugin", name: "echo", weight: 1.0,
+                       params: (command: ["python3", "plugins/echo.py"], config: {"value": 0.7}))],
+        )"#;
+        let path = configs.join("run.ron");
+        std::fs::write(&path, text).unwrap();
+        let config = RunConfig::from_file(&path).unwrap();
+        assert_eq!(config.base_dir.as_deref(), Some(configs.as_path()));
+        assert_eq!(
+            config.model.source,
+            ModelSource::Checkpoint(configs.join("models/base"))
+        );
+        assert_eq!(config.data.source, DataSource::Dir(configs.join("rooms")));
+        let room = metaspatial_env::load_room(
+            r#"{"id": "r", "size": {"length": 4.0, "width": 3.0, "height": 2.5}, "objects": [
+                {"id": "a", "category": "chair", "on_floor": true,
+                 "size": {"length": 0.5, "width": 0.5, "height": 0.9}}]}"#,
+            "room",
+        )
+        .unwrap();
+        let prepared = metaspatial_rewards::Prepared::new(
+            &room,
+            "<answer>[]</answer>",
+            &metaspatial_env::AssessConfig::geometry_only(),
+        );
+        let echo = |config: &RunConfig| {
+            let set = config.reward_set("run.ron").unwrap();
+            set.score(&prepared.context(&room)).components.remove(0)
+        };
+        let scored = echo(&config);
+        assert_eq!(scored.failed, None);
+        assert!((scored.value - 0.7).abs() < 1e-12);
+        // The run directory's copy, read back from elsewhere (`--resume`, `eval`).
+        let run = tmp.path().join("runs/a");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("config.ron"), config.to_ron().unwrap()).unwrap();
+        let saved = RunConfig::from_file(&run.join("config.ron")).unwrap();
+        assert_eq!(saved, config);
+        assert_eq!(echo(&saved).failed, None);
+        // An explicit `base_dir` is itself taken from the config's directory.
+        std::fs::write(&path, text.replace("data:", "base_dir: \"shared\", data:")).unwrap();
+        let moved = RunConfig::from_file(&path).unwrap();
+        assert_eq!(
+            moved.data.source,
+            DataSource::Dir(configs.join("shared/rooms"))
         );
     }
 

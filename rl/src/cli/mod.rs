@@ -71,8 +71,23 @@ enum Command {
 /// Parses the command line, sets up logging and runs the subcommand.
 #[must_use]
 pub fn main() -> ExitCode {
+    // Parsed first: `--help` and usage errors exit the process here, and would leave the
+    // directory below behind.
     let cli = Cli::parse();
+    // SAFETY: no other thread has started yet, so none reads the environment.
+    let runtime_dir = unsafe { metaspatial_render::headless::quiet_display_probe() };
     init_logging(&cli.verbosity);
+    match &runtime_dir {
+        Ok(Some(dir)) => tracing::debug!(
+            "XDG_RUNTIME_DIR was unset or relative: using {} so that graphics libraries stay quiet",
+            dir.path().display()
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::info!(
+            "no private XDG_RUNTIME_DIR ({e}): an `XDG_RUNTIME_DIR is invalid` line from the \
+             graphics libraries is harmless"
+        ),
+    }
     let result = match cli.command {
         Command::Run(args) => train::run_command(&args),
         Command::Sft(args) => train::sft_command(&args),

@@ -147,7 +147,7 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
             root.display()
         ),
         Lang::Rust => println!(
-            "next: cd {} && cargo test\n      register it before reading your reward config: `{name}::register(&mut registry)`",
+            "next: cd {} && cargo test\nthen register it in the program that reads your reward config: `{name}::register(&mut registry)`",
             root.display()
         ),
     }
