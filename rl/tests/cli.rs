@@ -20,7 +20,11 @@ impl Scratch {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("broken.json"), "{\"scene_graph\": [").unwrap();
-        std::fs::write(dir.path().join("broken.ron"), "(model: (source: Tiny(())),\n  dtaa: 1)").unwrap();
+        std::fs::write(
+            dir.path().join("broken.ron"),
+            "(model: (source: Tiny(())),\n  dtaa: 1)",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("response.txt"), "<answer>[]</answer>").unwrap();
         std::fs::create_dir(dir.path().join("empty")).unwrap();
         let problem: StringArray = [Some("Place the furniture. There is no scene graph here.")]
@@ -154,19 +158,87 @@ fn malformed_command_lines_are_usage_errors() {
     let p = s.path();
     usage_error(p, &["scroe"], "scroe");
     usage_error(p, &["score", "--room", "r.json"], "--response");
-    usage_error(p, &["render", "--room", "r.json", "--view", "side", "--out", "o.png"], "side");
-    usage_error(p, &["generate", "--model", "m", "--room", "r.json", "--prompt-file", "p"], "--prompt-file");
+    usage_error(
+        p,
+        &[
+            "render", "--room", "r.json", "--view", "side", "--out", "o.png",
+        ],
+        "side",
+    );
+    usage_error(
+        p,
+        &[
+            "generate",
+            "--model",
+            "m",
+            "--room",
+            "r.json",
+            "--prompt-file",
+            "p",
+        ],
+        "--prompt-file",
+    );
     usage_error(p, &["reward", "new", "tidy", "--lang", "perl"], "perl");
     usage_error(p, &["data", "gen", "--rooms", "many", "--out", "d"], "many");
     usage_error(p, &["run"], "CONFIG");
     usage_error(p, &["doctor", "--gpu"], "--gpu");
     usage_error(p, &["replay", "run", "--port", "99999"], "99999");
     usage_error(p, &["-v", "-q", "doctor"], "--quiet");
-    usage_error(p, &["data", "baseline", "d", "--split", "dev"], "expected train, val or test");
-    usage_error(p, &["eval", "--checkpoint", "c", "--rooms", "d", "--split", "dev"], "dev");
-    usage_error(p, &["generate", "--model", "m", "--room", "r.json", "--device", "gpu"], "expected cpu, cuda or cuda:N");
-    usage_error(p, &["data", "gen", "--rooms", "2", "--min-objects", "0", "--out", "d"], "--min-objects 0");
-    usage_error(p, &["data", "gen", "--rooms", "2", "--min-objects", "5", "--max-objects", "3", "--out", "d"], "1 ≤ min ≤ max");
+    usage_error(
+        p,
+        &["data", "baseline", "d", "--split", "dev"],
+        "expected train, val or test",
+    );
+    usage_error(
+        p,
+        &[
+            "eval",
+            "--checkpoint",
+            "c",
+            "--rooms",
+            "d",
+            "--split",
+            "dev",
+        ],
+        "dev",
+    );
+    usage_error(
+        p,
+        &[
+            "generate", "--model", "m", "--room", "r.json", "--device", "gpu",
+        ],
+        "expected cpu, cuda or cuda:N",
+    );
+    usage_error(
+        p,
+        &[
+            "data",
+            "gen",
+            "--rooms",
+            "2",
+            "--min-objects",
+            "0",
+            "--out",
+            "d",
+        ],
+        "--min-objects 0",
+    );
+    usage_error(
+        p,
+        &[
+            "data",
+            "gen",
+            "--rooms",
+            "2",
+            "--min-objects",
+            "5",
+            "--max-objects",
+            "3",
+            "--out",
+            "d",
+        ],
+        "1 ≤ min ≤ max",
+    );
 }
 
 #[test]
@@ -177,7 +249,11 @@ fn rooms_and_responses_that_cannot_be_read_are_named() {
     let room = room.to_str().unwrap();
     for command in [&["score"][..], &["render", "--out", "out.png"][..]] {
         let cases: [(&str, &str, &[&str]); 5] = [
-            ("missing.json", "response.txt", &["missing.json", "No such file"]),
+            (
+                "missing.json",
+                "response.txt",
+                &["missing.json", "No such file"],
+            ),
             ("empty", "response.txt", &["empty", "directory"]),
             ("broken.json", "response.txt", &["broken.json"]),
             (room, "missing.txt", &["missing.txt", "No such file"]),
@@ -196,23 +272,93 @@ fn configs_that_cannot_be_read_are_named() {
     let s = Scratch::new();
     let p = s.path();
     for command in ["run", "sft", "bench"] {
-        fails(p, &[command, "missing.ron"], &["missing.ron", "No such file"]);
+        fails(
+            p,
+            &[command, "missing.ron"],
+            &["missing.ron", "No such file"],
+        );
         fails(p, &[command, "empty"], &["empty", "directory"]);
         fails(p, &[command, "broken.ron"], &["broken.ron", "2:"]);
     }
-    fails(p, &["eval", "--checkpoint", "missing", "--rooms", "empty"], &["missing", "no such checkpoint"]);
-    fails(p, &["eval", "--checkpoint", "empty", "--rooms", "empty"], &["empty", "--config"]);
-    fails(p, &["eval", "--checkpoint", "empty", "--rooms", "empty", "--config", "broken.ron"], &["broken.ron"]);
-    fails(p, &["reward", "test", "--config", "missing.ron", "--room", "r.json", "--response", "response.txt"], &["missing.ron"]);
-    fails(p, &["reward", "test", "--config", "empty", "--room", "r.json", "--response", "response.txt"], &["empty", "directory"]);
+    fails(
+        p,
+        &["eval", "--checkpoint", "missing", "--rooms", "empty"],
+        &["missing", "no such checkpoint"],
+    );
+    fails(
+        p,
+        &["eval", "--checkpoint", "empty", "--rooms", "empty"],
+        &["empty", "--config"],
+    );
+    fails(
+        p,
+        &[
+            "eval",
+            "--checkpoint",
+            "empty",
+            "--rooms",
+            "empty",
+            "--config",
+            "broken.ron",
+        ],
+        &["broken.ron"],
+    );
+    fails(
+        p,
+        &[
+            "reward",
+            "test",
+            "--config",
+            "missing.ron",
+            "--room",
+            "r.json",
+            "--response",
+            "response.txt",
+        ],
+        &["missing.ron"],
+    );
+    fails(
+        p,
+        &[
+            "reward",
+            "test",
+            "--config",
+            "empty",
+            "--room",
+            "r.json",
+            "--response",
+            "response.txt",
+        ],
+        &["empty", "directory"],
+    );
 }
 
 #[test]
 fn checkpoints_that_cannot_be_read_are_named() {
     let s = Scratch::new();
     let p = s.path();
-    fails(p, &["generate", "--model", "missing", "--prompt-file", "response.txt"], &["missing"]);
-    fails(p, &["generate", "--model", "response.txt", "--prompt-file", "response.txt"], &["response.txt"]);
+    fails(
+        p,
+        &[
+            "generate",
+            "--model",
+            "missing",
+            "--prompt-file",
+            "response.txt",
+        ],
+        &["missing"],
+    );
+    fails(
+        p,
+        &[
+            "generate",
+            "--model",
+            "response.txt",
+            "--prompt-file",
+            "response.txt",
+        ],
+        &["response.txt"],
+    );
     fails(p, &["bench-policy", "--model", "missing"], &["missing"]);
 }
 
@@ -221,26 +367,112 @@ fn datasets_that_cannot_be_read_are_named() {
     let s = Scratch::new();
     let p = s.path();
     for command in ["stats", "solve", "baseline"] {
-        fails(p, &["data", command, "missing"], &["missing", "no such dataset directory"]);
-        fails(p, &["data", command, "empty"], &["empty", "no manifest.json"]);
-        fails(p, &["data", command, "response.txt"], &["response.txt", "not a directory"]);
+        fails(
+            p,
+            &["data", command, "missing"],
+            &["missing", "no such dataset directory"],
+        );
+        fails(
+            p,
+            &["data", command, "empty"],
+            &["empty", "no manifest.json"],
+        );
+        fails(
+            p,
+            &["data", command, "response.txt"],
+            &["response.txt", "not a directory"],
+        );
     }
-    fails(p, &["data", "gen", "--rooms", "2", "--out", "response.txt"], &["response.txt", "not a directory"]);
-    fails(p, &["data", "import", "--from", "metaspatial", "missing.parquet", "--out", "d"], &["missing.parquet"]);
-    fails(p, &["data", "import", "--from", "metaspatial", "broken.json", "--out", "d"], &["broken.json", "not a parquet file"]);
-    fails(p, &["data", "import", "--from", "metaspatial", "empty", "--out", "d"], &["empty", "a directory, not a parquet file"]);
-    fails(p, &["data", "import", "--from", "metaspatial", "step2.parquet", "--out", "d"], &["step2.parquet row 0", "column `problem`", "scene-graph"]);
-    fails(p, &["data", "import", "--from", "idesign", "empty", "--out", "d"], &["empty", "no .json scene graphs"]);
-    fails(p, &["data", "import", "--from", "idesign", "missing", "--out", "d"], &["missing"]);
+    fails(
+        p,
+        &["data", "gen", "--rooms", "2", "--out", "response.txt"],
+        &["response.txt", "not a directory"],
+    );
+    fails(
+        p,
+        &[
+            "data",
+            "import",
+            "--from",
+            "metaspatial",
+            "missing.parquet",
+            "--out",
+            "d",
+        ],
+        &["missing.parquet"],
+    );
+    fails(
+        p,
+        &[
+            "data",
+            "import",
+            "--from",
+            "metaspatial",
+            "broken.json",
+            "--out",
+            "d",
+        ],
+        &["broken.json", "not a parquet file"],
+    );
+    fails(
+        p,
+        &[
+            "data",
+            "import",
+            "--from",
+            "metaspatial",
+            "empty",
+            "--out",
+            "d",
+        ],
+        &["empty", "a directory, not a parquet file"],
+    );
+    fails(
+        p,
+        &[
+            "data",
+            "import",
+            "--from",
+            "metaspatial",
+            "step2.parquet",
+            "--out",
+            "d",
+        ],
+        &["step2.parquet row 0", "column `problem`", "scene-graph"],
+    );
+    fails(
+        p,
+        &["data", "import", "--from", "idesign", "empty", "--out", "d"],
+        &["empty", "no .json scene graphs"],
+    );
+    fails(
+        p,
+        &[
+            "data", "import", "--from", "idesign", "missing", "--out", "d",
+        ],
+        &["missing"],
+    );
 }
 
 #[test]
 fn reward_scaffolds_and_replays_refuse_bad_targets() {
     let s = Scratch::new();
     let p = s.path();
-    fails(p, &["reward", "new", "Tidy", "--lang", "python"], &["Tidy", "lower-case"]);
-    fails(p, &["reward", "new", "empty", "--lang", "python"], &["empty", "already exists"]);
+    fails(
+        p,
+        &["reward", "new", "Tidy", "--lang", "python"],
+        &["Tidy", "lower-case"],
+    );
+    fails(
+        p,
+        &["reward", "new", "empty", "--lang", "python"],
+        &["empty", "already exists"],
+    );
     fails(p, &["replay", "missing", "--export", "site"], &["missing"]);
     fails(p, &["replay", "missing"], &["missing"]);
-    fails(p, &["replay", "response.txt", "--export", "site"], &["response.txt"]);
+    fails(
+        p,
+        &["replay", "response.txt", "--export", "site"],
+        &["response.txt"],
+    );
 }

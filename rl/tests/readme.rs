@@ -99,8 +99,14 @@ fn parse(name: &str, text: &str) -> Result<Vec<Step>, String> {
 /// The text of the paragraph ending just above line `fence` (0-based).
 fn paragraph_before(lines: &[&str], fence: usize) -> String {
     let above = &lines[..fence];
-    let end = above.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |n| n + 1);
-    let start = above[..end].iter().rposition(|l| l.trim().is_empty()).map_or(0, |n| n + 1);
+    let end = above
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .map_or(0, |n| n + 1);
+    let start = above[..end]
+        .iter()
+        .rposition(|l| l.trim().is_empty())
+        .map_or(0, |n| n + 1);
     above[start..end].join(" ")
 }
 
@@ -128,7 +134,10 @@ fn parse_block(name: &str, lines: &[&str], first_line: usize) -> Result<Vec<Step
             status = match s.trim() {
                 "failed" => None,
                 code => Some(code.parse().map_err(|_| {
-                    format!("{name}:{}: `? {code}`: expected `? failed` or `? N`", line + 1)
+                    format!(
+                        "{name}:{}: `? {code}`: expected `? failed` or `? N`",
+                        line + 1
+                    )
                 })?),
             };
             i += 1;
@@ -168,11 +177,12 @@ fn copy_tree(from: &Path, to: &Path) {
 /// Runs `step` in bash from `cwd`; returns the exit code (`None` when killed), the output and
 /// the directory the command ended in.
 fn run_step(step: &Step, cwd: &Path, scratch: &Path) -> (Option<i32>, String, PathBuf) {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_metaspatial-rl")).parent().unwrap();
-    let path = std::env::join_paths(
-        std::iter::once(bin_dir.to_path_buf())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_metaspatial-rl"))
+        .parent()
+        .unwrap();
+    let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
     .unwrap();
     let log = scratch.join(".readme-output");
     let pwd = scratch.join(".readme-pwd");
@@ -292,7 +302,12 @@ fn examples_readmes() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("README.md").is_file())
-        .map(|p| format!("examples/{}/README.md", p.file_name().unwrap().to_string_lossy()))
+        .map(|p| {
+            format!(
+                "examples/{}/README.md",
+                p.file_name().unwrap().to_string_lossy()
+            )
+        })
         .collect();
     docs.sort();
     assert!(!docs.is_empty(), "no examples/*/README.md found");
@@ -321,5 +336,8 @@ fn untested_command_blocks_are_refused() {
     let silent = parse("doc.md", "Try:\n\n```console,ignore\n$ long\n```\n").unwrap_err();
     assert!(silent.contains("without a sentence"), "{silent}");
     let prose = parse("doc.md", "```console\nmetaspatial-rl doctor\n```\n").unwrap_err();
-    assert!(prose.starts_with("doc.md:2: a console block starts with"), "{prose}");
+    assert!(
+        prose.starts_with("doc.md:2: a console block starts with"),
+        "{prose}"
+    );
 }

@@ -586,7 +586,9 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, DatasetError> {
     } else if !dir.is_dir() {
         Some("not a directory; a dataset is a directory with a manifest.json")
     } else if !path.exists() {
-        Some("not a dataset: it has no manifest.json (`metaspatial-rl data gen` or `data import` makes one)")
+        Some(
+            "not a dataset: it has no manifest.json (`metaspatial-rl data gen` or `data import` makes one)",
+        )
     } else {
         None
     };
