@@ -17,6 +17,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ fn repo() -> PathBuf {
 }
 
 /// What the commands may read: the files the READMEs tell users to try.
-const SCRATCH_COPY: [&str; 3] = ["examples", "configs", "replay/tests/fixtures/run"];
+const SCRATCH_COPY: [&str; 2] = ["examples", "replay/tests/fixtures/run"];
 
 /// A README command runs in under a minute on a release build; debug builds get twice that.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
@@ -201,6 +202,7 @@ fn run_step(step: &Step, cwd: &Path, scratch: &Path) -> (Option<i32>, String, Pa
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
+        .process_group(0)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
@@ -211,7 +213,11 @@ fn run_step(step: &Step, cwd: &Path, scratch: &Path) -> (Option<i32>, String, Pa
             break status.code();
         }
         if start.elapsed() > TIME_LIMIT {
-            child.kill().ok();
+            // The whole group: bash and whatever the command started.
+            Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status()
+                .ok();
             child.wait().ok();
             break None;
         }
