@@ -40,3 +40,16 @@ pub unsafe fn quiet_display_probe() -> std::io::Result<Option<tempfile::TempDir>
     unsafe { std::env::set_var(VAR, dir.path()) };
     Ok(Some(dir))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_absolute_runtime_dir_is_usable() {
+        assert!(runtime_dir_is_unusable(None));
+        assert!(runtime_dir_is_unusable(Some(OsStr::new(""))));
+        assert!(runtime_dir_is_unusable(Some(OsStr::new("run/user/0"))));
+        assert!(!runtime_dir_is_unusable(Some(OsStr::new("/run/user/0"))));
+    }
+}

@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -163,19 +163,15 @@ pub struct Plugin {
 
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     let p: PluginParams = params.parse_required()?;
-    Ok(Box::new(Plugin::new(
-        params.label(),
-        p,
-        params.base_dir().to_path_buf(),
-    )?))
+    Ok(Box::new(Plugin::new(params.label(), p, params.base_dir())?))
 }
 
 impl Plugin {
     /// A plugin host for the component `label`, running `params.command` in `dir` (relative to
     /// the current directory). Nothing is started until the first call.
-    pub fn new(label: &str, params: PluginParams, dir: PathBuf) -> Result<Self, String> {
+    pub fn new(label: &str, params: PluginParams, dir: &Path) -> Result<Self, String> {
         // The working directory and a program named by a relative path must agree.
-        let dir = absolute_dir(&dir)
+        let dir = absolute_dir(dir)
             .map_err(|e| format!("cannot resolve the directory {}: {e}", dir.display()))?;
         if params.command.is_empty() {
             return Err("`command` is empty".into());

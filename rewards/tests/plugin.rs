@@ -35,7 +35,7 @@ fn plugin(dir: &Path, file: &str, timeout_s: f64, backoff_s: f64) -> Plugin {
         env: std::collections::BTreeMap::default(),
         config: None,
     };
-    Plugin::new("test", params, dir.to_path_buf()).unwrap()
+    Plugin::new("test", params, dir).unwrap()
 }
 
 fn call(p: &Plugin) -> RewardOutcome {
@@ -172,7 +172,7 @@ fn a_plugin_that_exits_at_start_is_retried_only_after_a_back_off() {
             command: vec!["./no-such-program".into()],
             ..plugin_params()
         },
-        dir.path().to_path_buf(),
+        dir.path(),
     )
     .unwrap();
     assert!(call(&missing).failure.unwrap().contains("cannot start"));

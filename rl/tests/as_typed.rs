@@ -2,7 +2,7 @@
 //! folder the scaffold or the README puts the user in, optional parameters as plain values.
 //! Each test pins something that broke that way: `reward test --config rewards.ron` started its
 //! plugin in the empty path, run configs handed rewards the shell's directory, `config: {…}` in
-//! `params` was refused, and wgpu's system libraries printed "error: XDG_RUNTIME_DIR …".
+//! `params` was refused, and wgpu's system libraries printed `error: XDG_RUNTIME_DIR …`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -178,9 +178,9 @@ fn the_rust_scaffold_loop() {
 }
 
 /// Regression: a run config named by a bare file name had the empty path as its directory,
-/// which cannot be made absolute; now its paths are taken from the current directory.
+/// which cannot be made absolute, so every command refused it.
 #[test]
-fn a_run_config_named_by_a_bare_file_name_resolves_its_paths() {
+fn a_run_config_named_by_a_bare_file_name_is_read() {
     let tmp = tempfile::tempdir().unwrap();
     let config = r#"(
         model: (source: Checkpoint("model")),
@@ -198,7 +198,7 @@ fn a_run_config_named_by_a_bare_file_name_resolves_its_paths() {
 }
 
 /// Commands that start wgpu print only what we print, also on a machine without a display
-/// session (libwayland used to add "error: XDG_RUNTIME_DIR is invalid or not set").
+/// session (libwayland used to add `error: XDG_RUNTIME_DIR is invalid or not set`).
 #[test]
 fn render_prints_no_graphics_library_noise_without_xdg_runtime_dir() {
     let tmp = tempfile::tempdir().unwrap();
