@@ -34,7 +34,7 @@ fn repo() -> PathBuf {
 const SCRATCH_COPY: [&str; 2] = ["examples", "replay/tests/fixtures/run"];
 
 /// A README command runs in under a minute on a release build; debug builds get twice that.
-const TIME_LIMIT: Duration = Duration::from_secs(120);
+const TIME_LIMIT: Duration = Duration::from_mins(2);
 
 /// Info strings of blocks that hold shell commands.
 const SHELL_LANGS: [&str; 4] = ["console", "sh", "bash", "shell"];
