@@ -50,19 +50,25 @@ fn run_config_of(checkpoint: &Path) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-/// Runs `eval`.
-pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    if !args.checkpoint.is_dir() {
+/// Says so when the checkpoint does not exist, rather than failing on a file inside it.
+fn check_checkpoint(checkpoint: &Path) -> anyhow::Result<()> {
+    if !checkpoint.is_dir() {
         bail!(
             "--checkpoint {}: no such checkpoint directory",
-            args.checkpoint.display()
+            checkpoint.display()
         );
     }
+    Ok(())
+}
+
+/// Runs `eval`.
+pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let Some(config_path) = args
         .config
         .clone()
         .or_else(|| run_config_of(&args.checkpoint))
     else {
+        check_checkpoint(&args.checkpoint)?;
         bail!(
             "{} is not inside a run directory; pass --config with the rewards and settings to use",
             args.checkpoint.display()
@@ -84,6 +90,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         Finetune::Lora(l) => Some(l),
         Finetune::Full => None,
     };
+    check_checkpoint(&args.checkpoint)?;
     let policy = load_for_eval(
         &args.checkpoint,
         args.device.unwrap_or_else(Device::cuda_if_available),
