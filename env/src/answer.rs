@@ -429,7 +429,7 @@ fn column_of(text: &str, offset: usize) -> usize {
 }
 
 /// `serde_json` appends " at line L column C"; we report our own position instead.
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     message
         .find(" at line ")
         .map_or_else(|| message.to_owned(), |i| message[..i].to_owned())

@@ -70,7 +70,7 @@ pub fn load_room(text: &str, origin: &str) -> Result<Room, RoomError> {
         origin: origin.to_owned(),
         line: e.line(),
         column: e.column(),
-        message: e.to_string(),
+        message: crate::answer::strip_position(&e.to_string()),
     })?;
     room_from_value(&value, origin)
 }
@@ -516,5 +516,7 @@ mod tests {
         );
         let err = load_room("[1, 2", "y.json").unwrap_err().to_string();
         assert!(err.contains("y.json: invalid JSON at line 1"), "{err}");
+        // The position is given once, not again in serde_json's words.
+        assert!(!err.contains(" at line 1 column"), "{err}");
     }
 }

@@ -77,7 +77,8 @@ pub enum ConfigError {
         message: String,
     },
     /// The config file cannot be read.
-    #[error("reading {path}: {source}")]
+    // The io error is the source, so one-line reports (`{:#}`) print it once.
+    #[error("reading {path}")]
     Io {
         /// The file.
         path: String,

@@ -92,6 +92,9 @@ fn column<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> anyhow::Result
 
 /// Reads every row of a `MetaSpatial` parquet file.
 pub fn read_metaspatial(path: &Path) -> anyhow::Result<Vec<Imported>> {
+    if path.is_dir() {
+        bail!("{}: a directory, not a parquet file", path.display());
+    }
     let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .with_context(|| format!("{}: not a parquet file", path.display()))?

@@ -206,7 +206,10 @@ fn a_run_config_named_by_a_bare_file_name_is_read() {
         "metaspatial-rl eval --config train.ron --checkpoint model --rooms no-rooms",
     );
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("opening the dataset no-rooms"), "{stderr}");
+    assert!(
+        stderr.contains("no-rooms: no such dataset directory"),
+        "{stderr}"
+    );
 }
 
 /// Commands that start wgpu print only what we print, also on a machine without a display

@@ -580,6 +580,24 @@ pub fn read_layouts(path: &Path, rooms: &[Room]) -> Result<Vec<ReferenceLayout>,
 /// Reads `manifest.json`.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, DatasetError> {
     let path = dir.join("manifest.json");
+    // Said about the directory the user named, rather than as an OS error on a file in it.
+    let problem = if !dir.exists() {
+        Some("no such dataset directory")
+    } else if !dir.is_dir() {
+        Some("not a directory; a dataset is a directory with a manifest.json")
+    } else if !path.exists() {
+        Some(
+            "not a dataset: it has no manifest.json (`metaspatial-rl data gen` or `data import` makes one)",
+        )
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        return Err(DatasetError::File {
+            path: dir.to_owned(),
+            message: message.to_owned(),
+        });
+    }
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| DatasetError::Line {
         path: path.clone(),
@@ -729,14 +747,23 @@ mod tests {
     use crate::data::generate::{GenConfig, generate};
 
     #[test]
-    fn a_missing_dataset_names_the_file_and_the_os_error_once() {
-        let missing = temp_dir("missing").join("nowhere");
-        let error = Dataset::open(&missing).unwrap_err();
-        let text = error.to_string();
-        assert!(text.contains("nowhere/manifest.json"), "{text}");
-        assert!(text.contains("os error 2"), "{text}");
-        // Error chains (`{:#}` of anyhow) print the message and then each source.
-        assert!(std::error::Error::source(&error).is_none());
+    fn a_directory_that_is_not_a_dataset_is_named_with_what_it_lacks() {
+        let root = temp_dir("not-a-dataset");
+        let file = root.join("rooms.txt");
+        std::fs::write(&file, "").unwrap();
+        let empty = root.join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        for (dir, says) in [
+            (root.join("nowhere"), "nowhere: no such dataset directory"),
+            (file, "rooms.txt: not a directory"),
+            (empty, "empty: not a dataset: it has no manifest.json"),
+        ] {
+            let error = Dataset::open(&dir).unwrap_err();
+            let text = error.to_string();
+            assert!(text.contains(says), "{text}");
+            // Error chains (`{:#}` of anyhow) print the message and then each source.
+            assert!(std::error::Error::source(&error).is_none());
+        }
     }
 
     pub(crate) fn temp_dir(name: &str) -> PathBuf {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use metaspatial_policy::workload::Workload;
+use tch::Device;
 
 use super::generate::parse_device;
 use crate::bench_policy::{
@@ -51,8 +52,8 @@ pub struct BenchPolicyArgs {
     #[arg(long, value_name = "FILE")]
     save_inputs: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N` (default: CUDA when available).
-    #[arg(long)]
-    device: Option<String>,
+    #[arg(long, value_parser = parse_device)]
+    device: Option<Device>,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
@@ -60,7 +61,7 @@ pub struct BenchPolicyArgs {
 
 /// Runs `bench-policy`.
 pub fn run(args: &BenchPolicyArgs) -> anyhow::Result<ExitCode> {
-    let device = parse_device(args.device.as_deref())?;
+    let device = args.device.unwrap_or_else(Device::cuda_if_available);
     let model = match (&args.model, &args.random_3b) {
         (Some(model), _) => model.clone(),
         (None, Some(dir)) => {

@@ -19,6 +19,7 @@ use metaspatial_env::data::solver::{SolverConfig, solve};
 use metaspatial_env::{AssessConfig, Room, assess};
 use rayon::prelude::*;
 
+use super::{UsageError, parse_split};
 use crate::eval::median;
 use crate::import::{Imported, read_idesign, read_metaspatial};
 use crate::run::bar_style;
@@ -76,17 +77,17 @@ enum DataCommand {
         /// Output dataset directory (an existing one gains or replaces the split).
         #[arg(long)]
         out: PathBuf,
-        /// Split the rooms go to.
-        #[arg(long, default_value = "train")]
-        split: String,
+        /// Split the rooms go to: train, val or test.
+        #[arg(long, default_value = "train", value_parser = parse_split)]
+        split: Split,
     },
     /// Random placement vs the reference solver on the test split: metric table and JSON.
     Baseline {
         /// Dataset directory.
         dir: PathBuf,
-        /// Split to measure.
-        #[arg(long, default_value = "test")]
-        split: String,
+        /// Split to measure: train, val or test.
+        #[arg(long, default_value = "test", value_parser = parse_split)]
+        split: Split,
         /// Also write the metrics as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -113,10 +114,6 @@ fn bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-fn split_arg(name: &str) -> anyhow::Result<Split> {
-    Split::from_name(name).with_context(|| format!("unknown split `{name}` (train, val or test)"))
-}
-
 /// Runs a `data` subcommand.
 pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
@@ -128,7 +125,13 @@ pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
             out,
         } => {
             if *min_objects == 0 || min_objects > max_objects {
-                bail!("--min-objects must be at least 1 and at most --max-objects");
+                return Err(UsageError(format!(
+                    "--min-objects {min_objects} --max-objects {max_objects}: give 1 ≤ min ≤ max"
+                ))
+                .into());
+            }
+            if out.exists() && !out.is_dir() {
+                bail!("--out {}: a file, not a directory", out.display());
             }
             let cfg = GenConfig {
                 seed: *seed,
@@ -173,19 +176,18 @@ pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
             out,
             split,
         } => {
-            let split = split_arg(split)?;
             let rows = match from {
                 Source::Metaspatial => read_metaspatial(source)?,
                 Source::Idesign => read_idesign(source)?,
             };
-            import(rows, *from, out, split)
+            import(rows, *from, out, *split)
         }
         DataCommand::Baseline {
             dir,
             split,
             json,
             seed,
-        } => baseline(dir, split_arg(split)?, json.as_deref(), *seed),
+        } => baseline(dir, *split, json.as_deref(), *seed),
     }
 }
 

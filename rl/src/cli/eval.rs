@@ -3,12 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use indicatif::ProgressBar;
 use metaspatial_env::data::dataset::{Dataset, Split};
+use tch::Device;
 
 use super::generate::parse_device;
+use super::parse_split;
 use crate::config::{Finetune, RunConfig};
 use crate::eval::{format_table, report};
 use crate::rollout::{RenderThread, Scorer, Views};
@@ -23,9 +25,9 @@ pub struct EvalArgs {
     /// Dataset directory holding the rooms.
     #[arg(long)]
     rooms: PathBuf,
-    /// The split evaluated.
-    #[arg(long, default_value = "test")]
-    split: String,
+    /// The split evaluated: train, val or test.
+    #[arg(long, default_value = "test", value_parser = parse_split)]
+    split: Split,
     /// Evaluate only the first N rooms of the split.
     #[arg(long)]
     limit: Option<usize>,
@@ -37,8 +39,8 @@ pub struct EvalArgs {
     #[arg(long)]
     json: bool,
     /// `cpu`, `cuda` or `cuda:N`; by default the first GPU when there is one.
-    #[arg(long)]
-    device: Option<String>,
+    #[arg(long, value_parser = parse_device)]
+    device: Option<Device>,
 }
 
 /// The config of the run a checkpoint directory sits in (`<run>/checkpoints/step-N`).
@@ -48,6 +50,17 @@ fn run_config_of(checkpoint: &Path) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+/// Says so when the checkpoint does not exist, rather than failing on a file inside it.
+fn check_checkpoint(checkpoint: &Path) -> anyhow::Result<()> {
+    if !checkpoint.is_dir() {
+        bail!(
+            "--checkpoint {}: no such checkpoint directory",
+            checkpoint.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let Some(config_path) = args
@@ -55,32 +68,32 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| run_config_of(&args.checkpoint))
     else {
+        check_checkpoint(&args.checkpoint)?;
         bail!(
             "{} is not inside a run directory; pass --config with the rewards and settings to use",
             args.checkpoint.display()
         );
     };
     let config = RunConfig::from_file(&config_path)?;
-    let split = Split::from_name(&args.split)
-        .with_context(|| format!("--split {}: expected train, val or test", args.split))?;
-    let data = Dataset::open(&args.rooms)
-        .with_context(|| format!("opening the dataset {}", args.rooms.display()))?;
+    let split = args.split;
+    let data = Dataset::open(&args.rooms)?;
     let rooms = data.split(split);
     let rooms = &rooms[..args.limit.unwrap_or(rooms.len()).min(rooms.len())];
     if rooms.is_empty() {
         bail!(
             "{}: the {} split has no rooms",
             args.rooms.display(),
-            args.split
+            split.name()
         );
     }
     let lora = match &config.model.finetune {
         Finetune::Lora(l) => Some(l),
         Finetune::Full => None,
     };
+    check_checkpoint(&args.checkpoint)?;
     let policy = load_for_eval(
         &args.checkpoint,
-        parse_device(args.device.as_deref())?,
+        args.device.unwrap_or_else(Device::cuda_if_available),
         lora,
     )?;
     let rewards = config.reward_set(&config_path.display().to_string())?;
@@ -97,7 +110,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let bar = ProgressBar::new(0);
     let outcomes = evaluate(&policy, &scorer, rooms, &config, &bar)?;
     bar.finish_and_clear();
-    let source = format!("{} ({} split)", args.rooms.display(), args.split);
+    let source = format!("{} ({} split)", args.rooms.display(), split.name());
     let step = crate::rundir::read_state(&args.checkpoint).map_or(0, |s| s.step);
     let table = report(step, &source, rooms, &outcomes);
     if args.json {

@@ -48,13 +48,13 @@ pub struct GenerateArgs {
     #[arg(long)]
     dump_logits: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`; by default the first GPU when there is one.
-    #[arg(long)]
-    device: Option<String>,
+    #[arg(long, value_parser = parse_device)]
+    device: Option<Device>,
 }
 
 /// Runs `generate`.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
-    let device = parse_device(args.device.as_deref())?;
+    let device = args.device.unwrap_or_else(Device::cuda_if_available);
     let policy = Policy::load(
         &args.model,
         &LoadOptions {
@@ -109,14 +109,15 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn parse_device(name: Option<&str>) -> anyhow::Result<Device> {
-    Ok(match name {
-        None => Device::cuda_if_available(),
-        Some("cpu") => Device::Cpu,
-        Some("cuda") => Device::Cuda(0),
-        Some(other) => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-            Some(index) => Device::Cuda(index),
-            None => bail!("--device {other:?}: expected cpu, cuda or cuda:N"),
-        },
-    })
+/// `--device`: `cpu`, `cuda` or `cuda:N`.
+pub(crate) fn parse_device(name: &str) -> Result<Device, String> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(Device::Cuda)
+            .ok_or_else(|| "expected cpu, cuda or cuda:N".to_owned()),
+    }
 }

@@ -16,6 +16,7 @@ mod train;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use metaspatial_env::data::dataset::Split;
 use tracing_subscriber::EnvFilter;
 
 /// Post-train vision-language models with GRPO to lay out 3D rooms.
@@ -106,9 +107,27 @@ pub fn main() -> ExitCode {
         Err(error) => {
             // `{:#}` prints the whole context chain on one line: "what failed: why".
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(USAGE_STATUS)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// The exit status of a malformed command line, as clap gives it.
+const USAGE_STATUS: u8 = 2;
+
+/// A command line that clap accepts but that asks for something impossible (arguments that
+/// contradict each other); exits with clap's status for usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+/// `--split`: a dataset split by name.
+fn parse_split(name: &str) -> Result<Split, String> {
+    Split::from_name(name).ok_or_else(|| "expected train, val or test".to_owned())
 }
 
 fn init_logging(verbosity: &Verbosity) {

@@ -332,11 +332,12 @@ fn table(room: &Path, response: &Path, s: &Scored) -> String {
             (None, Some(n)) => n.clone(),
             (None, None) => String::new(),
         };
-        let _ = writeln!(
-            out,
+        let row = format!(
             "  {:<20} {:<17} {:>7.3} {:>9.4} {:>9.4}  {note}",
             c.name, c.reward, c.weight, c.value, c.weighted
         );
+        // No trailing blanks when there is no note: they would not survive a copy into a file.
+        let _ = writeln!(out, "{}", row.trim_end());
         for (k, v) in &c.components {
             let _ = writeln!(out, "  {:<20} {:>35.4}", format!("  {k}"), v);
         }
