@@ -524,7 +524,7 @@ impl Session {
     /// Whether GRPO evaluates after `step` (the last step's evaluation is the final one).
     fn evaluation_due(&self, step: u64) -> bool {
         let every = self.config.logging.eval_every;
-        every > 0 && step > 0 && step % every == 0 && step < self.config.algorithm.steps
+        every > 0 && step > 0 && step.is_multiple_of(every) && step < self.config.algorithm.steps
     }
 
     fn evaluate_at(&self, policy: &Policy, step: u64) -> anyhow::Result<(EvalReport, PerRoom)> {

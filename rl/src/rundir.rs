@@ -362,6 +362,20 @@ mod tests {
         assert_eq!(latest.step, 3);
         assert!(dir.join("weights").exists());
         assert!(!tmp.path().join("checkpoints/.step-000004.tmp").exists());
+
+        // What a session killed while writing or rotating leaves is cleared by the next write.
+        for remnant in [".step-000002.old", ".step-000005.tmp"] {
+            let dir = tmp.path().join("checkpoints").join(remnant);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("trainer_state.json"), b"{").unwrap();
+        }
+        run.write_checkpoint(&state(5), 2, |_| Ok(())).unwrap();
+        let mut left: Vec<String> = fs::read_dir(tmp.path().join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort_unstable();
+        assert_eq!(left, ["step-000003", "step-000005"]);
     }
 
     #[test]

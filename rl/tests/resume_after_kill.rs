@@ -322,7 +322,9 @@ fn a_run_killed_anywhere_resumes_to_the_uninterrupted_result() {
             .unwrap_or_else(|| TARGETS[rng.below(TARGETS.len())]);
         let next = PHASES[PHASES.iter().position(|p| *p == target).unwrap() + 1];
         let mut phase = target;
-        let mut delay = (began[&next] - began[&target]).mul_f64(rng.range(0.1, 0.9));
+        let mut delay = began[&next]
+            .saturating_sub(began[&target])
+            .mul_f64(rng.range(0.1, 0.9));
         let out = tmp.path().join(format!("chain-{chain}"));
         let mut history = Vec::new();
         let mut resume = false;
