@@ -18,8 +18,8 @@ const SFT_STEPS: u64 = 4;
 const GRPO_STEPS: u64 = 4;
 /// Kills the test makes at least, over every chain of kills and resumes.
 const MIN_KILLS: usize = 20;
-/// Random kills after a chain's targeted one, before the chain is let finish.
-const KILLS_AFTER_TARGET: usize = 3;
+/// Kills after a chain's first, before the chain is let finish.
+const KILLS_AFTER_FIRST: usize = 3;
 /// Chains after which an unhit phase fails the test.
 const MAX_CHAINS: usize = 14;
 
@@ -191,6 +191,26 @@ fn kill_after(mut child: Child, out: &Path, phase: Phase, after: Duration) -> Op
     Some(phase_of(out))
 }
 
+/// A moment drawn uniformly from the uninterrupted run's time after `from` began, as the
+/// phase it falls in and the time since that phase began.
+fn random_moment(
+    began: &BTreeMap<Phase, Duration>,
+    from: Phase,
+    rng: &mut Rng,
+) -> (Phase, Duration) {
+    let start = began[&from];
+    let moment = start
+        + began[&Phase::Done]
+            .saturating_sub(start)
+            .mul_f64(rng.unit());
+    let phase = *PHASES
+        .iter()
+        .rev()
+        .find(|p| began[p] <= moment)
+        .expect("the run starts at zero");
+    (phase, moment.saturating_sub(began[&phase]))
+}
+
 /// Metrics without the wall-clock values.
 fn metrics(path: &Path) -> Vec<(u64, Vec<(String, f64)>)> {
     std::fs::read_to_string(path)
@@ -288,7 +308,6 @@ fn a_run_killed_anywhere_resumes_to_the_uninterrupted_result() {
     write_config(&config);
     let reference = tmp.path().join("reference");
     let began = reference_run(&bin, &config, &reference);
-    let total = began[&Phase::Done];
     // Rotation really happens: only the newest two of each stage's checkpoints are left.
     let sft_kept = BTreeSet::from([step_dir(SFT_STEPS - 1), step_dir(SFT_STEPS)]);
     assert_eq!(checkpoints(&reference.join("sft/checkpoints")), sft_kept);
@@ -297,6 +316,7 @@ fn a_run_killed_anywhere_resumes_to_the_uninterrupted_result() {
 
     let mut rng = Rng::new(14);
     let mut hits: BTreeMap<Phase, usize> = BTreeMap::new();
+    let mut attempts: BTreeMap<Phase, u16> = BTreeMap::new();
     let mut kills = 0;
     let mut chain = 0;
     loop {
@@ -313,28 +333,33 @@ fn a_run_killed_anywhere_resumes_to_the_uninterrupted_result() {
             "after {chain} chains of kills no kill landed in {missing:?}; phase start times of \
              the uninterrupted run: {began:?}"
         );
-        // The chain's first kill aims at a phase not hit yet (or any): once the directory shows
-        // it begun, at a random moment of its span in the uninterrupted run. The next ones come
-        // at random moments of a whole run's length after each resume.
-        let target = missing
+        // A chain's first kill aims at a phase not hit yet (or any): once the directory shows
+        // it begun, at a random moment of its span in the uninterrupted run, earlier at each
+        // retry (a loaded machine can make the uninterrupted run slower). The next ones aim
+        // at a random moment of what remained of the uninterrupted run from the phase the kill
+        // left the run in (a resumed session is often killed while it starts up).
+        let first = missing
             .first()
             .copied()
             .unwrap_or_else(|| TARGETS[rng.below(TARGETS.len())]);
-        let next = PHASES[PHASES.iter().position(|p| *p == target).unwrap() + 1];
-        let mut phase = target;
-        let mut delay = began[&next]
-            .saturating_sub(began[&target])
-            .mul_f64(rng.range(0.1, 0.9));
+        let next = PHASES[PHASES.iter().position(|p| *p == first).unwrap() + 1];
+        let span = began[&next].saturating_sub(began[&first]);
+        let tries = attempts.entry(first).or_insert(0);
+        let mut aim = (
+            first,
+            span.mul_f64(rng.range(0.1, 0.9) / f64::from(1 << *tries)),
+        );
+        *tries += 1;
         let out = tmp.path().join(format!("chain-{chain}"));
         let mut history = Vec::new();
         let mut resume = false;
         loop {
             let child = spawn(&bin, &config, &out, resume);
-            if history.len() > KILLS_AFTER_TARGET {
+            if history.len() > KILLS_AFTER_FIRST {
                 finish(child, "the last resume");
                 break;
             }
-            let Some(killed_in) = kill_after(child, &out, phase, delay) else {
+            let Some(killed_in) = kill_after(child, &out, aim.0, aim.1) else {
                 break;
             };
             kills += 1;
@@ -342,8 +367,7 @@ fn a_run_killed_anywhere_resumes_to_the_uninterrupted_result() {
             history.push(killed_in);
             // A run killed before writing its config holds nothing to resume: start afresh.
             resume = killed_in != Phase::Start;
-            phase = Phase::Start;
-            delay = total.mul_f64(rng.unit());
+            aim = random_moment(&began, killed_in, &mut rng);
         }
         assert_eq!(phase_of(&out), Phase::Done);
         assert_same_run(&out, &reference, &history);
