@@ -127,6 +127,10 @@ pub struct Policy {
     vs: nn::VarStore,
     lora_vs: Option<nn::VarStore>,
     dir: PathBuf,
+    /// The source checkpoint's non-weight files (name, bytes), read at load: export writes
+    /// them from here, so it never depends on the source directory still existing (a run
+    /// rotates away the checkpoint it resumed from).
+    side_files: Vec<(String, Vec<u8>)>,
 }
 
 impl Policy {
@@ -169,6 +173,7 @@ impl Policy {
             Weights::Checkpoint => checkpoint::load_weights(&vs, dir)?,
             Weights::Random { seed, std } => crate::tiny::fill_random(&vs, seed, std),
         }
+        let side_files = read_side_files(dir)?;
         Ok(Self {
             model,
             tokenizer,
@@ -177,10 +182,11 @@ impl Policy {
             vs,
             lora_vs,
             dir: dir.to_path_buf(),
+            side_files,
         })
     }
 
-    /// The checkpoint directory this policy was loaded from.
+    /// The checkpoint directory this policy was loaded from (export does not read it again).
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -298,30 +304,56 @@ impl Policy {
             }
         }
         checkpoint::save_weights(out, &tensors, kind, shard_bytes)?;
-        let entries = std::fs::read_dir(&self.dir).map_err(io_error(&self.dir))?;
-        for entry in entries {
-            let path = entry.map_err(io_error(&self.dir))?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_owned();
-            let is_weights =
-                name.ends_with(".safetensors") || name == "model.safetensors.index.json";
-            if path.is_file() && !is_weights {
-                if name == "config.json" {
-                    let dtype = match kind {
-                        Kind::BFloat16 => "bfloat16",
-                        Kind::Half => "float16",
-                        _ => "float32",
-                    };
-                    let config = self.model.config().with_dtype(dtype);
-                    write_json(&out.join(&name), &config)?;
-                } else {
-                    std::fs::copy(&path, out.join(&name)).map_err(io_error(&path))?;
-                }
-            }
+        let dtype = match kind {
+            Kind::BFloat16 => "bfloat16",
+            Kind::Half => "float16",
+            _ => "float32",
+        };
+        write_json(
+            &out.join("config.json"),
+            &self.model.config().with_dtype(dtype),
+        )?;
+        for (name, bytes) in &self.side_files {
+            let path = out.join(name);
+            std::fs::write(&path, bytes).map_err(io_error(&path))?;
         }
         Ok(())
     }
+}
+
+/// Whether a checkpoint file holds weights: ours (safetensors and their index) are rewritten on
+/// export, and weights in another format would be stale beside them (and can weigh gigabytes).
+fn is_weight_file(name: &str) -> bool {
+    const WEIGHT_EXTENSIONS: [&str; 9] = [
+        ".safetensors",
+        ".bin",
+        ".pt",
+        ".pth",
+        ".ckpt",
+        ".h5",
+        ".msgpack",
+        ".gguf",
+        ".onnx",
+    ];
+    let stem = name.strip_suffix(".index.json").unwrap_or(name);
+    WEIGHT_EXTENSIONS.iter().any(|ext| stem.ends_with(ext))
+}
+
+/// The non-weight files of a checkpoint directory other than `config.json` (which export
+/// regenerates from the parsed config): tokenizer, chat template, processor and generation
+/// configs, sorted by name.
+fn read_side_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let path = entry.map_err(io_error(dir))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if path.is_file() && name != "config.json" && !is_weight_file(name) {
+            let bytes = std::fs::read(&path).map_err(io_error(&path))?;
+            files.push((name.to_owned(), bytes));
+        }
+    }
+    files.sort();
+    Ok(files)
 }

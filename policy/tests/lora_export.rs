@@ -173,3 +173,41 @@ fn export_of_the_transformers5_layout_round_trips() {
     );
     assert!(delta == 0.0, "{delta}");
 }
+
+#[test]
+fn export_needs_nothing_of_the_directory_the_policy_was_loaded_from() {
+    let source = tempfile::tempdir().unwrap();
+    let fixture = fixtures().join("hub");
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, source.path().join(path.file_name().unwrap())).unwrap();
+    }
+    // A stale weight file of another format is not carried into the export.
+    std::fs::write(source.path().join("pytorch_model.bin"), b"stale").unwrap();
+    let policy = Policy::load(source.path(), &LoadOptions::default()).unwrap();
+    // A run deletes the checkpoint it resumed from once newer ones exist.
+    drop(source);
+    let out = tempfile::tempdir().unwrap();
+    policy.export(out.path(), Kind::Float, 1 << 30).unwrap();
+    for name in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.json",
+        "preprocessor_config.json",
+        "generation_config.json",
+    ] {
+        assert_eq!(
+            std::fs::read(out.path().join(name)).unwrap(),
+            std::fs::read(fixture.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    assert!(!out.path().join("pytorch_model.bin").exists());
+    let again = Policy::load(out.path(), &LoadOptions::default()).unwrap();
+    let sequence = prompt(&policy, true);
+    let delta = max_abs_diff(
+        &again.sequence_logits(&sequence).unwrap(),
+        &policy.sequence_logits(&sequence).unwrap(),
+    );
+    assert!(delta == 0.0, "{delta}");
+}

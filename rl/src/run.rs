@@ -302,8 +302,7 @@ pub fn evaluate(
 
 impl Session {
     pub(crate) fn open(config: RunConfig, root: &Path) -> anyhow::Result<Self> {
-        let dir = RunDir::create(root)?;
-        dir.write_config(&config.to_ron()?)?;
+        let dir = RunDir::create_with_config(root, &config.to_ron()?)?;
         let device = config.model.device.device()?;
         let rewards = config.reward_set("the run config's rewards")?;
         let renderer = RenderThread::spawn()?;
@@ -418,8 +417,10 @@ impl Session {
                 tracing::info!("supervised warm-start already done ({step} steps)");
                 return Ok(model_dir);
             }
-            dir.truncate_metrics(step)?;
         }
+        // Steps logged after the last checkpoint (or before the first) by a killed session are
+        // redone.
+        dir.truncate_metrics(step)?;
         let mut full = self.config.clone();
         // Supervised training always writes whole models, so GRPO can start from them.
         full.model.finetune = Finetune::Full;
@@ -518,6 +519,12 @@ impl Session {
         }
         bar.finish_and_clear();
         Ok(dir.checkpoint_dir(cfg.steps).join("model"))
+    }
+
+    /// Whether GRPO evaluates after `step` (the last step's evaluation is the final one).
+    fn evaluation_due(&self, step: u64) -> bool {
+        let every = self.config.logging.eval_every;
+        every > 0 && step > 0 && step.is_multiple_of(every) && step < self.config.algorithm.steps
     }
 
     fn evaluate_at(&self, policy: &Policy, step: u64) -> anyhow::Result<(EvalReport, PerRoom)> {
@@ -692,6 +699,10 @@ impl Session {
         self.dir.truncate_metrics(step)?;
         let before = if let Some((dir, _)) = &resume_from {
             tracing::info!("resumed from {} (step {step})", dir.display());
+            // The evaluation that follows a checkpoint is lost when the run is killed during it.
+            if self.evaluation_due(step) && !self.dir.has_eval(step) {
+                self.evaluate_at(&learner.policy, step)?;
+            }
             None
         } else {
             tracing::info!("evaluating before GRPO");
@@ -777,10 +788,7 @@ impl Session {
             if stop_here {
                 return Ok(None);
             }
-            if config.logging.eval_every > 0
-                && step % config.logging.eval_every == 0
-                && step < algorithm.steps
-            {
+            if self.evaluation_due(step) {
                 self.evaluate_at(&learner.policy, step)?;
             }
         }

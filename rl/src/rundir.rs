@@ -70,6 +70,17 @@ impl RunDir {
         })
     }
 
+    /// Creates (or reopens) a run's directory with `ron_text` as its resolved `config.ron`,
+    /// written before anything else: a directory holding any part of a run then always holds
+    /// the config `--resume` reads, and one killed earlier holds nothing that refuses a fresh
+    /// start.
+    pub fn create_with_config(root: &Path, ron_text: &str) -> anyhow::Result<Self> {
+        fs::create_dir_all(root)
+            .with_context(|| format!("creating the run directory {}", root.display()))?;
+        write_atomic(&root.join("config.ron"), ron_text.as_bytes())?;
+        Self::create(root)
+    }
+
     /// The directory itself.
     #[must_use]
     pub fn root(&self) -> &Path {
@@ -172,6 +183,16 @@ impl RunDir {
         write_atomic(&path, serde_json::to_string(values)?.as_bytes())
     }
 
+    /// Whether the evaluation of `step` is complete (its per-room values are written last).
+    #[must_use]
+    pub fn has_eval(&self, step: u64) -> bool {
+        self.root
+            .join("eval")
+            .join("per-room")
+            .join(format!("{}.json", step_name(step)))
+            .exists()
+    }
+
     /// Reads an evaluation report and its per-room values.
     pub fn read_eval(&self, step: u64) -> anyhow::Result<(EvalReport, PerRoom)> {
         let name = format!("{}.json", step_name(step));
@@ -185,11 +206,6 @@ impl RunDir {
         let per_room = serde_json::from_str(&read(per_room_path.clone())?)
             .with_context(|| format!("parsing {}", per_room_path.display()))?;
         Ok((report, per_room))
-    }
-
-    /// Writes the resolved config.
-    pub fn write_config(&self, ron_text: &str) -> anyhow::Result<()> {
-        write_atomic(&self.root.join("config.ron"), ron_text.as_bytes())
     }
 
     /// The checkpoint directory of `step`.
@@ -207,13 +223,21 @@ impl RunDir {
         fill: impl FnOnce(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<PathBuf> {
         let dir = self.checkpoint_dir(state.step);
-        let tmp = self
-            .root
-            .join("checkpoints")
-            .join(format!(".{}.tmp", step_name(state.step)));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+        let checkpoints = self.root.join("checkpoints");
+        // Hidden entries are checkpoints half written or half removed by a killed session.
+        for entry in fs::read_dir(&checkpoints)
+            .with_context(|| format!("listing {}", checkpoints.display()))?
+        {
+            let path = entry?.path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
         }
+        let tmp = checkpoints.join(format!(".{}.tmp", step_name(state.step)));
         fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let result = fill(&tmp).and_then(|()| {
             write_atomic(
@@ -221,7 +245,7 @@ impl RunDir {
                 serde_json::to_string_pretty(state)?.as_bytes(),
             )?;
             if dir.exists() {
-                fs::remove_dir_all(&dir).with_context(|| format!("replacing {}", dir.display()))?;
+                self.discard(state.step)?;
             }
             fs::rename(&tmp, &dir).with_context(|| format!("renaming into {}", dir.display()))
         });
@@ -232,10 +256,22 @@ impl RunDir {
         let mut steps = self.checkpoint_steps()?;
         steps.sort_unstable();
         while steps.len() > keep.max(1) {
-            let old = self.checkpoint_dir(steps.remove(0));
-            fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+            self.discard(steps.remove(0))?;
         }
         Ok(dir)
+    }
+
+    /// Removes the checkpoint of `step`. It is renamed out of the listing first, so a kill
+    /// during the removal leaves a hidden remnant (cleared by the next write), never a step
+    /// directory with some of its files gone.
+    fn discard(&self, step: u64) -> anyhow::Result<()> {
+        let dir = self.checkpoint_dir(step);
+        let doomed = self
+            .root
+            .join("checkpoints")
+            .join(format!(".{}.old", step_name(step)));
+        fs::rename(&dir, &doomed).with_context(|| format!("removing {}", dir.display()))?;
+        fs::remove_dir_all(&doomed).with_context(|| format!("removing {}", doomed.display()))
     }
 
     /// Steps of the complete checkpoints present.
@@ -326,6 +362,20 @@ mod tests {
         assert_eq!(latest.step, 3);
         assert!(dir.join("weights").exists());
         assert!(!tmp.path().join("checkpoints/.step-000004.tmp").exists());
+
+        // What a session killed while writing or rotating leaves is cleared by the next write.
+        for remnant in [".step-000002.old", ".step-000005.tmp"] {
+            let dir = tmp.path().join("checkpoints").join(remnant);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("trainer_state.json"), b"{").unwrap();
+        }
+        run.write_checkpoint(&state(5), 2, |_| Ok(())).unwrap();
+        let mut left: Vec<String> = fs::read_dir(tmp.path().join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort_unstable();
+        assert_eq!(left, ["step-000003", "step-000005"]);
     }
 
     #[test]
