@@ -1,25 +1,19 @@
 //! The `run` command as a user meets it: killed with SIGKILL mid-run, resumed with `--resume`,
 //! finished, then evaluated with `eval`; `bench` on the same config, and `bench-policy`.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use metaspatial_policy::tiny::TinyPreset;
 use metaspatial_replay::record::{EvalReport, MetricsLine};
-use metaspatial_rl::config::{DataSource, ModelSource, RunConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_metaspatial-rl");
 
 fn write_config(path: &Path) {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/demo.ron");
-    let mut config = RunConfig::from_file(&demo).unwrap();
-    if let DataSource::Generate(g) = &mut config.data.source {
-        g.rooms = 30;
-    }
-    if let ModelSource::Tiny(t) = &mut config.model.source {
-        t.bpe_vocab = 300;
-    }
+    let mut config = common::shrunk_demo(30);
     config.sft = None;
     config.algorithm.steps = 4;
     config.algorithm.rooms_per_step = 2;

@@ -3,6 +3,8 @@
 //! (killed again, often) ends with the metrics, evaluations, rollouts and weights of a run
 //! never interrupted, with checkpoints rotated away all along.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use metaspatial_env::data::rng::Rng;
 use metaspatial_replay::record::MetricsLine;
-use metaspatial_rl::config::{DataSource, ModelSource, RunConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_metaspatial-rl");
 
@@ -26,14 +27,7 @@ const MAX_CHAINS: usize = 14;
 /// `configs/demo.ron` shrunk so that a run takes seconds: a checkpoint every step and two kept,
 /// so every resumed session outlives the checkpoint it started from.
 fn write_config(path: &Path) {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/demo.ron");
-    let mut config = RunConfig::from_file(&demo).unwrap();
-    if let DataSource::Generate(g) = &mut config.data.source {
-        g.rooms = 40;
-    }
-    if let ModelSource::Tiny(t) = &mut config.model.source {
-        t.bpe_vocab = 300;
-    }
+    let mut config = common::shrunk_demo(40);
     let sft = config.sft.as_mut().unwrap();
     sft.steps = SFT_STEPS;
     sft.batch_size = 2;

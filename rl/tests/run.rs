@@ -3,22 +3,17 @@
 //! the same metrics as an uninterrupted one, in f32 and in bf16 (whose f32 master weights the
 //! checkpoint must carry).
 
+mod common;
+
 use std::path::Path;
 
 use metaspatial_replay::record::{MetricsLine, RolloutRecord};
-use metaspatial_rl::config::{DataSource, Dtype, ModelSource, RunConfig};
+use metaspatial_rl::config::{Dtype, RunConfig};
 use metaspatial_rl::run::{RunOptions, run};
 
 /// `configs/demo.ron` shrunk to seconds.
 fn small_demo(steps: u64) -> RunConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/demo.ron");
-    let mut config = RunConfig::from_file(&path).unwrap();
-    if let DataSource::Generate(g) = &mut config.data.source {
-        g.rooms = 40;
-    }
-    if let ModelSource::Tiny(t) = &mut config.model.source {
-        t.bpe_vocab = 300;
-    }
+    let mut config = common::shrunk_demo(40);
     let sft = config.sft.as_mut().unwrap();
     sft.steps = 2;
     sft.batch_size = 4;
