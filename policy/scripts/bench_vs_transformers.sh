@@ -12,8 +12,8 @@
 # --repeats, --micro-batch, --device); the default is the reference workload (8 prompts × G = 8,
 # 1,200-token prompts with a 448 × 448 image, 512 new tokens). For instance, on a CPU:
 #
-#   python policy/scripts/make_random_checkpoint.py /tmp/random-106m
-#   policy/scripts/bench_vs_transformers.sh /tmp/random-106m --prompts 2 --group 4 \
+#   python policy/scripts/make_random_checkpoint.py /tmp/random-108m
+#   policy/scripts/bench_vs_transformers.sh /tmp/random-108m --prompts 2 --group 4 \
 #       --prompt-tokens 320 --image-side 112 --new-tokens 64 --repeats 3 --device cpu
 #
 # METASPATIAL_RL names the binary (default: metaspatial-rl on PATH), PYTHON the interpreter with

@@ -3,7 +3,7 @@ against transformers on a CPU (``bench_vs_transformers.sh``).
 
 The default sizes are those of the CPU comparison in the README: a 512-wide, 8-layer decoder
 (8 query and 2 key/value heads, feed-forward 1,536) with the real 151,936-row vocabulary (tied
-head) and a 4-block vision tower of width 256, about 106 M parameters in all. The cost per
+head) and a 4-block vision tower of width 256, about 108 M parameters in all. The cost per
 token is a real Qwen2.5-VL's at these sizes; the tokenizer is the parity fixtures' small BPE
 with Qwen's special tokens, which is all the benchmark's prompts need.
 
