@@ -1,10 +1,10 @@
 //! Parity with transformers: token ids, pixel values, logits (≤ 1e-4) and greedy tokens of the
 //! fixture checkpoints, in both checkpoint layouts, tied and untied heads, with window attention
-//! and several images of different sizes.
+//! and several images of different sizes. `METASPATIAL_TEST_DEVICE=cuda` runs them on a GPU.
 
 mod common;
 
-use common::{ids, load, max_abs_diff, prompt, reference};
+use common::{ids, load, load_as, max_abs_diff, prompt, reference};
 use metaspatial_policy::image::PassOrder;
 use metaspatial_policy::{SamplingParams, generate};
 
@@ -104,11 +104,7 @@ fn image_preprocessing_matches_the_pil_processor_of_both_pillow_orders() {
 #[test]
 fn bf16_parameters_stay_close_to_f32() {
     let f32_policy = load("hub");
-    let options = metaspatial_policy::LoadOptions {
-        kind: Some(tch::Kind::BFloat16),
-        ..Default::default()
-    };
-    let bf16 = metaspatial_policy::Policy::load(&common::fixtures().join("hub"), &options).unwrap();
+    let bf16 = load_as("hub", tch::Kind::BFloat16);
     let sequence = prompt(&bf16, true);
     let a = f32_policy.sequence_logits(&sequence).unwrap();
     let b = bf16.sequence_logits(&sequence).unwrap();

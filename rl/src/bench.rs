@@ -119,10 +119,18 @@ pub(crate) fn dtype_name(kind: tch::Kind) -> String {
 }
 
 /// Runs `options.warmup + options.steps` GRPO steps of `config` in the run directory `out`
-/// (which must be new or empty) and reports the measured ones.
-pub fn bench(config: RunConfig, out: &Path, options: BenchOptions) -> anyhow::Result<BenchReport> {
+/// (which must be new or empty) and reports the measured ones. Every sampled sequence is
+/// trained, whatever its reward: an untrained model scores every answer alike, and a run would
+/// drop every group and time an update that does nothing.
+pub fn bench(
+    mut config: RunConfig,
+    out: &Path,
+    options: BenchOptions,
+) -> anyhow::Result<BenchReport> {
     anyhow::ensure!(options.steps > 0, "bench: --steps must be at least 1");
     ensure_fresh(out)?;
+    config.algorithm.drop_zero_variance_groups = false;
+    config.algorithm.mask_truncated = false;
     let lora = match &config.model.finetune {
         Finetune::Lora(lora) => lora.clone(),
         Finetune::Full => LoraConfig::default(),
@@ -154,6 +162,12 @@ pub fn bench(config: RunConfig, out: &Path, options: BenchOptions) -> anyhow::Re
     let started = Instant::now();
     for step in 1..=total {
         let outcome = session.grpo_step(&mut learner, step, None, &rollout_bar)?;
+        let trained = outcome.values.get("trained_sequences").copied();
+        anyhow::ensure!(
+            trained.is_some_and(|n| n > 0.0),
+            "bench: step {step} has nothing to train: every sampled response is empty (the model \
+             stopped at once), so there is no update to time"
+        );
         session.dir.append_metrics(&MetricsLine {
             step,
             elapsed: started.elapsed().as_secs_f64(),
@@ -242,7 +256,7 @@ pub fn format_report(report: &BenchReport, config: &RunConfig) -> String {
 }
 
 /// The table's rows: label, metric of `metrics.jsonl`, decimals.
-const ROWS: [(&str, &str, usize); 10] = [
+const ROWS: [(&str, &str, usize); 12] = [
     ("step (s)", "time/step", 2),
     ("  generation (s)", "time/generate", 2),
     ("  update (s)", "time/train", 2),
@@ -252,7 +266,13 @@ const ROWS: [(&str, &str, usize); 10] = [
     ("rewards, overlapped (s)", "time/reward", 3),
     ("prompt tokens per step", "tokens/prompt", 0),
     ("response tokens per step", "tokens/response", 0),
-    ("tokens/s (prompt + response)", "tokens_per_s", 0),
+    ("trained sequences per step", "trained_sequences", 0),
+    ("trained tokens per step (responses)", "trained_tokens", 0),
+    (
+        "tokens/s (prompt + response, whole step)",
+        "tokens_per_s",
+        0,
+    ),
 ];
 
 /// Median, minimum and maximum (zeros when there are no values).

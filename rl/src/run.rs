@@ -937,6 +937,7 @@ fn step_metrics(
     out.insert("max_log_ratio".to_owned(), stats.last.max_log_ratio);
     out.insert("grad_norm".to_owned(), stats.grad_norm);
     out.insert("trained_sequences".to_owned(), stats.sequences as f64);
+    out.insert("trained_tokens".to_owned(), stats.tokens as f64);
     out.insert("skipped_updates".to_owned(), stats.skipped as f64);
     out
 }

@@ -5,7 +5,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use metaspatial_policy::{ImageInput, LoadOptions, Message, Policy, Sequence};
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
+
+/// Names the device the fixture checkpoints are loaded on: `cpu` (the default), `cuda` or
+/// `cuda:N`, so that the same parity checks run on a GPU.
+pub const DEVICE_VAR: &str = "METASPATIAL_TEST_DEVICE";
 
 pub const TEXT_PROMPT: &str = "Lay out a small bedroom: a bed, a desk and a chair. Answer in JSON.";
 pub const IMAGE_PROMPT: &str = "Here are three views. Where should the wardrobe go?";
@@ -15,8 +19,45 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// The device `METASPATIAL_TEST_DEVICE` names.
+pub fn device() -> Device {
+    let Ok(value) = std::env::var(DEVICE_VAR) else {
+        return Device::Cpu;
+    };
+    let device = match value.trim() {
+        "" | "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map_or_else(
+                || panic!("{DEVICE_VAR}={value:?}: expected cpu, cuda or cuda:N"),
+                Device::Cuda,
+            ),
+    };
+    if let Device::Cuda(index) = device {
+        let count = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
+        assert!(
+            index < count,
+            "{DEVICE_VAR}={value:?}: libtorch sees {count} CUDA device(s)"
+        );
+    }
+    device
+}
+
+/// A fixture checkpoint with `kind` parameters (f32 by default, on a GPU too) on [`device`].
+pub fn load_as(name: &str, kind: Kind) -> Policy {
+    let options = LoadOptions {
+        device: device(),
+        kind: Some(kind),
+        ..LoadOptions::default()
+    };
+    Policy::load(&fixtures().join(name), &options).expect("fixture checkpoint loads")
+}
+
+/// A fixture checkpoint in f32 on [`device`].
 pub fn load(name: &str) -> Policy {
-    Policy::load(&fixtures().join(name), &LoadOptions::default()).expect("fixture checkpoint loads")
+    load_as(name, Kind::Float)
 }
 
 pub fn reference(name: &str) -> HashMap<String, Tensor> {
@@ -58,5 +99,6 @@ pub fn ids(t: &Tensor) -> Vec<i64> {
 
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size(), "shapes differ");
+    let [a, b] = [a, b].map(|t| t.to_device(Device::Cpu).to_kind(Kind::Double));
     (a - b).abs().max().double_value(&[])
 }
