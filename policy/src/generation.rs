@@ -248,21 +248,21 @@ fn uniforms(seed: u64, n: i64) -> Tensor {
 }
 
 /// Prompts left-padded to one length, with their multimodal positions.
-pub(crate) struct LeftPadded {
-    pub(crate) rows: i64,
-    pub(crate) len: i64,
+struct LeftPadded {
+    rows: i64,
+    len: i64,
     /// `(rows, len)` token ids.
-    pub(crate) tokens: Tensor,
+    tokens: Tensor,
     /// `(rows, len)` bool: real tokens.
-    pub(crate) valid: Tensor,
+    valid: Tensor,
     /// `(3, rows, len)`.
-    pub(crate) positions: Tensor,
+    positions: Tensor,
     /// `(rows,)`: the position of each prompt's first new token.
-    pub(crate) next_positions: Tensor,
+    next_positions: Tensor,
 }
 
 impl LeftPadded {
-    pub(crate) fn new(model: &Qwen2_5VlModel, prompts: &[Sequence], pad: i64) -> Result<Self> {
+    fn new(model: &Qwen2_5VlModel, prompts: &[Sequence], pad: i64) -> Result<Self> {
         let rows = prompts.len();
         let len = prompts.iter().map(|p| p.tokens.len()).max().unwrap_or(0);
         let mut tokens = vec![pad; rows * len];

@@ -13,7 +13,6 @@
 use tch::{Kind, Tensor};
 
 use crate::error::{PolicyError, Result};
-use crate::generation::LeftPadded;
 use crate::qwen2_5_vl::{ImageInput, Qwen2_5VlModel, Sequence};
 
 /// A sequence to score: prompt and response tokens together, and where the response starts.
@@ -77,7 +76,12 @@ pub fn score(
     items: &[ScoreItem],
     options: &ScoreOptions,
 ) -> Result<Scores> {
-    check_temperature(options.temperature)?;
+    let temperature = options.temperature;
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(PolicyError::Input(format!(
+            "scoring temperature must be a positive number, got {temperature}"
+        )));
+    }
     let device = model.device();
     let rows = items.len() as i64;
     let len = items
@@ -130,60 +134,10 @@ pub fn score(
     let images: Vec<&ImageInput> = items.iter().flat_map(|i| &i.sequence.images).collect();
     let embeds = model.embed(&tokens_t, &images)?;
     let hidden = model.forward_hidden(&embeds, &positions_t, padded.then_some(&valid_t));
-    let picks = Picks {
-        gather,
-        targets,
-        slots,
-        mask,
-        rows,
-        longest,
-    };
-    Ok(head_scores(
-        model,
-        &hidden.view([rows * len, -1]),
-        &picks,
-        options,
-    ))
-}
-
-fn check_temperature(temperature: f64) -> Result<()> {
-    if temperature.is_finite() && temperature > 0.0 {
-        Ok(())
-    } else {
-        Err(PolicyError::Input(format!(
-            "scoring temperature must be a positive number, got {temperature}"
-        )))
-    }
-}
-
-/// Which hidden states predict which response tokens, and where their scores go.
-struct Picks {
-    /// Row of the flattened hidden states that predicts each response token.
-    gather: Vec<i64>,
-    /// The response tokens.
-    targets: Vec<i64>,
-    /// Where each token's score goes in the flattened `(rows, longest)` output.
-    slots: Vec<i64>,
-    /// `(rows · longest)`: real response tokens.
-    mask: Vec<bool>,
-    rows: i64,
-    longest: i64,
-}
-
-/// The output head, log-softmax and gather over the picked hidden states `(n, hidden)`, in
-/// chunks of `options.chunk_tokens` rows.
-fn head_scores(
-    model: &Qwen2_5VlModel,
-    hidden: &Tensor,
-    picks: &Picks,
-    options: &ScoreOptions,
-) -> Scores {
-    let device = model.device();
-    let temperature = options.temperature;
-    let (rows, longest) = (picks.rows, picks.longest);
-    let n = picks.gather.len() as i64;
-    let gather = Tensor::from_slice(&picks.gather).to(device);
-    let targets = Tensor::from_slice(&picks.targets).to(device);
+    let hidden = hidden.view([rows * len, -1]);
+    let n = gather.len() as i64;
+    let gather = Tensor::from_slice(&gather).to(device);
+    let targets = Tensor::from_slice(&targets).to(device);
     let mut logprob_chunks = Vec::new();
     let mut entropy_chunks = Vec::new();
     let chunk = options.chunk_tokens.max(1);
@@ -211,7 +165,7 @@ fn head_scores(
         }
         start += size;
     }
-    let slots = Tensor::from_slice(&picks.slots).to(device);
+    let slots = Tensor::from_slice(&slots).to(device);
     let place = |chunks: Vec<Tensor>| {
         let zeros = Tensor::zeros([rows * longest], (Kind::Float, device));
         if chunks.is_empty() {
@@ -221,133 +175,15 @@ fn head_scores(
             .index_add(0, &slots, &Tensor::cat(&chunks, 0))
             .view([rows, longest])
     };
-    Scores {
+    Ok(Scores {
         logprobs: place(logprob_chunks),
         entropy: (options.entropy != EntropyMode::Skip).then(|| place(entropy_chunks)),
-        mask: Tensor::from_slice(&picks.mask)
-            .view([rows, longest])
-            .to(device),
-    }
-}
-
-/// The prompts that items share, each prefilled once for all of them: every token before an
-/// item's last prompt token, with the images, and each item's prompt index. `None` when no two
-/// items share one, or when a response or a last prompt token is an image placeholder (those
-/// are embedded without their images).
-fn shared_prompts(
-    model: &Qwen2_5VlModel,
-    items: &[ScoreItem],
-) -> Option<(Vec<Sequence>, Vec<i64>)> {
-    let config = model.config();
-    let placeholders = [config.image_token_id, config.video_token_id];
-    let mut prompts: Vec<Sequence> = Vec::new();
-    let mut owners = Vec::with_capacity(items.len());
-    for item in items {
-        let (start, tokens) = (item.response_start, &item.sequence.tokens);
-        if start < 2
-            || start > tokens.len()
-            || tokens[start - 1..].iter().any(|t| placeholders.contains(t))
-        {
-            return None;
-        }
-        let prompt = &tokens[..start - 1];
-        let images = &item.sequence.images;
-        let owner = prompts
-            .iter()
-            .position(|p| p.tokens == prompt && same_images(&p.images, images))
-            .unwrap_or_else(|| {
-                prompts.push(Sequence {
-                    tokens: prompt.to_vec(),
-                    images: images.clone(),
-                });
-                prompts.len() - 1
-            });
-        owners.push(owner as i64);
-    }
-    (prompts.len() < items.len()).then_some((prompts, owners))
-}
-
-fn same_images(a: &[ImageInput], b: &[ImageInput]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            x.grid_thw == y.grid_thw
-                && (x.pixel_values.data_ptr() == y.pixel_values.data_ptr()
-                    || x.pixel_values.equal(&y.pixel_values))
-        })
-}
-
-/// [`score`] for items whose prompts `prompts` (from [`shared_prompts`]) are run once each: the
-/// prompts are prefilled into a key/value cache, each item's row of it is its prompt's, and the
-/// items' last prompt token and response run against it, as generation does. Same results as
-/// [`score`] up to rounding; no gradients (the cache is written in place).
-fn score_shared_prompts(
-    model: &Qwen2_5VlModel,
-    items: &[ScoreItem],
-    prompts: &[Sequence],
-    owners: &[i64],
-    options: &ScoreOptions,
-) -> Result<Scores> {
-    check_temperature(options.temperature)?;
-    let device = model.device();
-    let rows = items.len() as i64;
-    let longest = items
-        .iter()
-        .map(|i| i.sequence.tokens.len() - i.response_start)
-        .max()
-        .unwrap_or(0) as i64;
-    // Each item's last prompt token, then its response: the tokens whose hidden states predict
-    // the response.
-    let len = longest + 1;
-    let prefill = LeftPadded::new(model, prompts, 0)?;
-    let images: Vec<&ImageInput> = prompts.iter().flat_map(|p| &p.images).collect();
-    let embeds = model.embed(&prefill.tokens, &images)?;
-    let mut cache = model.new_cache(prefill.rows, prefill.len + len);
-    let _ = model.forward_cached(&embeds, &prefill.positions, &prefill.valid, &mut cache);
-    let owners = Tensor::from_slice(owners).to(device);
-    let mut cache = cache.select(&owners);
-    let width = len as usize;
-    let mut tokens = vec![0_i64; items.len() * width];
-    let mut valid = vec![false; items.len() * width];
-    let mut picks = Picks {
-        gather: Vec::new(),
-        targets: Vec::new(),
-        slots: Vec::new(),
-        mask: vec![false; (rows * longest) as usize],
-        rows,
-        longest,
-    };
-    for (r, item) in items.iter().enumerate() {
-        let tail = &item.sequence.tokens[item.response_start - 1..];
-        tokens[r * width..r * width + tail.len()].copy_from_slice(tail);
-        valid[r * width..r * width + tail.len()].fill(true);
-        for (j, &token) in tail[1..].iter().enumerate() {
-            let slot = r * longest as usize + j;
-            picks.gather.push((r * width + j) as i64);
-            picks.targets.push(token);
-            picks.slots.push(slot as i64);
-            picks.mask[slot] = true;
-        }
-    }
-    let tokens = Tensor::from_slice(&tokens).view([rows, len]).to(device);
-    let valid = Tensor::from_slice(&valid).view([rows, len]).to(device);
-    // Text after a prompt counts up on all three axes from the prompt's next position.
-    let positions = (prefill.next_positions.index_select(0, &owners).unsqueeze(1)
-        + Tensor::arange(len, (Kind::Int64, device)).unsqueeze(0))
-    .unsqueeze(0)
-    .expand([3, rows, len], false);
-    let embeds = model.embed(&tokens, &[])?;
-    let hidden = model.forward_cached(&embeds, &positions, &valid, &mut cache);
-    Ok(head_scores(
-        model,
-        &hidden.reshape([rows * len, -1]),
-        &picks,
-        options,
-    ))
+        mask: Tensor::from_slice(&mask).view([rows, longest]).to(device),
+    })
 }
 
 /// Scores many items without gradients, `micro_batch` sequences per forward pass; the result
-/// is as if scored in one batch. Items of a micro-batch that share a prompt (a group's samples)
-/// share one pass over it, as in generation.
+/// is as if scored in one batch.
 pub fn score_no_grad(
     model: &Qwen2_5VlModel,
     items: &[ScoreItem],
@@ -362,12 +198,7 @@ pub fn score_no_grad(
     tch::no_grad(|| {
         let mut parts = Vec::new();
         for batch in items.chunks(micro_batch.max(1)) {
-            let s = match shared_prompts(model, batch) {
-                Some((prompts, owners)) => {
-                    score_shared_prompts(model, batch, &prompts, &owners, options)?
-                }
-                None => score(model, batch, options)?,
-            };
+            let s = score(model, batch, options)?;
             let pad = longest - s.mask.size()[1];
             let widen = |t: &Tensor| t.constant_pad_nd([0, pad]);
             parts.push((

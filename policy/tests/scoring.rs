@@ -92,61 +92,6 @@ fn log_probs_and_entropy_match_the_full_logits_at_response_positions() {
 }
 
 #[test]
-fn samples_that_share_a_prompt_score_as_when_scored_alone() {
-    let policy = load("hub");
-    let text = prompt(&policy, false);
-    let image = prompt(&policy, true);
-    // Two groups, interleaved, with responses of different lengths; the last image sample has
-    // its own copy of the images, equal but not the same tensors.
-    let mut copy = image.clone();
-    for i in &mut copy.images {
-        i.pixel_values = i.pixel_values.copy();
-    }
-    let sequences = [
-        with_response(&image, &[3, 250, 8]),
-        with_response(&text, &[17, 42, 99, 5]),
-        with_response(&image, &[9]),
-        with_response(&text, &[17, 43]),
-        with_response(&copy, &[100, 101, 102, 103, 104]),
-    ];
-    let items: Vec<ScoreItem> = sequences
-        .iter()
-        .map(|sequence| ScoreItem {
-            sequence,
-            response_start: if sequence.images.is_empty() {
-                text.tokens.len()
-            } else {
-                image.tokens.len()
-            },
-        })
-        .collect();
-    let opts = options(3, 0.7, EntropyMode::Measure);
-    let shared = score_no_grad(&policy.model, &items, items.len(), &opts).unwrap();
-    assert_eq!(shared.mask.size(), [5, 5]);
-    for (row, item) in items.iter().enumerate() {
-        let alone = tch::no_grad(|| score(&policy.model, &[*item], &opts)).unwrap();
-        let n = alone.mask.size()[1];
-        let got = |t: &tch::Tensor| t.get(row as i64).narrow(0, 0, n).unsqueeze(0);
-        assert!(
-            common::max_abs_diff(&got(&shared.logprobs), &alone.logprobs) < 1e-4,
-            "row {row}: {} vs {}",
-            got(&shared.logprobs),
-            alone.logprobs
-        );
-        assert!(
-            common::max_abs_diff(
-                &got(shared.entropy.as_ref().unwrap()),
-                alone.entropy.as_ref().unwrap()
-            ) < 1e-4,
-            "row {row} entropy"
-        );
-        assert!(got(&shared.mask).equal(&alone.mask), "row {row} mask");
-        let padding = shared.mask.get(row as i64).narrow(0, n, 5 - n);
-        assert_eq!(padding.sum(Kind::Int64).int64_value(&[]), 0, "row {row}");
-    }
-}
-
-#[test]
 fn sampled_tokens_score_at_the_sampling_temperature() {
     const T: f64 = 0.7;
     let policy = load("hub");

@@ -88,23 +88,6 @@ impl KvCache {
         }
     }
 
-    /// The cache of the sequences `rows` (int64 indices, a row may repeat), in that order:
-    /// prompts prefilled once and continued by several sequences each.
-    #[must_use]
-    pub fn select(&self, rows: &Tensor) -> Self {
-        let pick = |t: &Tensor| t.index_select(0, rows);
-        Self {
-            layers: self
-                .layers
-                .iter()
-                .map(|(k, v)| (pick(k), pick(v)))
-                .collect(),
-            valid: pick(&self.valid),
-            len: self.len,
-            capacity: self.capacity,
-        }
-    }
-
     /// Marks the next `valid.size(1)` slots with `valid` `(batch, new)` and reserves them.
     fn reserve(&mut self, valid: &Tensor) -> i64 {
         let new = valid.size()[1];
