@@ -32,6 +32,19 @@ pub struct MetricsLine {
     pub values: BTreeMap<String, f64>,
 }
 
+impl MetricsLine {
+    /// The values that depend only on the seed, not on the wall clock (`time/*`,
+    /// `tokens_per_s` left out): what a resumed run must reproduce exactly.
+    #[must_use]
+    pub fn deterministic_values(&self) -> BTreeMap<&str, f64> {
+        self.values
+            .iter()
+            .filter(|(k, _)| !k.starts_with("time/") && *k != "tokens_per_s")
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect()
+    }
+}
+
 /// The room a trajectory was played in, enough to draw it in 3D.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomRecord {
@@ -189,4 +202,19 @@ pub struct EvalReport {
     pub count: usize,
     /// The table.
     pub metrics: Vec<EvalMetric>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_values_leave_out_the_wall_clock() {
+        let line: MetricsLine = serde_json::from_str(
+            r#"{"step": 3, "elapsed": 9.5, "loss": 0.25, "time/generate": 1.5, "tokens_per_s": 80.0}"#,
+        )
+        .unwrap();
+        let values = line.deterministic_values();
+        assert_eq!(values.into_iter().collect::<Vec<_>>(), [("loss", 0.25)]);
+    }
 }

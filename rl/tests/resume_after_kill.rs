@@ -205,17 +205,17 @@ fn random_moment(
     (phase, moment.saturating_sub(began[&phase]))
 }
 
-/// Metrics without the wall-clock values.
-fn metrics(path: &Path) -> Vec<(u64, Vec<(String, f64)>)> {
+/// Per step, the metrics that do not depend on the wall clock.
+fn metrics(path: &Path) -> Vec<(u64, BTreeMap<String, f64>)> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
         .map(|l| {
             let m: MetricsLine = serde_json::from_str(l).unwrap();
             let values = m
-                .values
+                .deterministic_values()
                 .into_iter()
-                .filter(|(k, _)| !k.starts_with("time/") && k != "tokens_per_s")
+                .map(|(k, v)| (k.to_owned(), v))
                 .collect();
             (m.step, values)
         })

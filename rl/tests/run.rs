@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use metaspatial_replay::record::{MetricsLine, RolloutRecord};
@@ -26,26 +27,19 @@ fn small_demo(steps: u64) -> RunConfig {
     config
 }
 
+/// Per step, the values a resumed run must reproduce.
+fn deterministic(lines: &[MetricsLine]) -> Vec<(u64, BTreeMap<&str, f64>)> {
+    lines
+        .iter()
+        .map(|m| (m.step, m.deterministic_values()))
+        .collect()
+}
+
 fn metrics(dir: &Path) -> Vec<MetricsLine> {
     std::fs::read_to_string(dir.join("metrics.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Metrics without the wall-clock ones.
-fn deterministic(lines: Vec<MetricsLine>) -> Vec<(u64, Vec<(String, f64)>)> {
-    lines
-        .into_iter()
-        .map(|m| {
-            let values = m
-                .values
-                .into_iter()
-                .filter(|(k, _)| !k.starts_with("time/") && k != "tokens_per_s")
-                .collect();
-            (m.step, values)
-        })
         .collect()
 }
 
@@ -148,8 +142,8 @@ fn a_resumed_run_reproduces_the_uninterrupted_one(dtype: Dtype) {
     assert!(fresh_again.unwrap_err().to_string().contains("--resume"));
     run(small_demo(3), &options(&split, true, None)).unwrap();
     assert_eq!(
-        deterministic(metrics(&split)),
-        deterministic(metrics(&whole))
+        deterministic(&metrics(&split)),
+        deterministic(&metrics(&whole))
     );
     let eval = |dir: &Path| std::fs::read_to_string(dir.join("eval/step-000003.json")).unwrap();
     assert_eq!(eval(&split), eval(&whole), "{dtype:?}");
