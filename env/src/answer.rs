@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::layout::Layout;
+
 /// Coordinates beyond this many metres from the origin are rejected as absurd.
 pub const MAX_COORDINATE: f64 = 1000.0;
 /// Headings beyond this many degrees are rejected as absurd (they lose precision modulo 360).
@@ -132,6 +134,75 @@ pub struct ParsedAnswer {
     pub entries: Vec<AnswerEntry>,
     /// The unusable entries.
     pub problems: Vec<EntryProblem>,
+}
+
+/// How [`write`] writes an answer's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Every digit of the layout.
+    Exact,
+    /// Positions to the centimetre, headings to the degree (what a model learns to write).
+    Rounded,
+}
+
+/// A layout as an answer in `MetaSpatial`'s format, with `think` as its reasoning: the inverse
+/// of [`parse`].
+#[must_use]
+pub fn write(layout: &Layout, think: &str, precision: Precision) -> String {
+    let rounded = precision == Precision::Rounded;
+    let position = |v: f64| {
+        if rounded {
+            (v * 100.0).round() / 100.0
+        } else {
+            v
+        }
+    };
+    let heading = |v: f64| if rounded { v.round() } else { v };
+    let entries: Vec<Value> = layout
+        .poses
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "new_object_id": p.id,
+                "x": position(p.position[0]),
+                "y": position(p.position[1]),
+                "z": position(p.position[2]),
+                "rotation": heading(p.rotation),
+            })
+        })
+        .collect();
+    format!(
+        "<think>{think}</think>\n<answer>{}</answer>",
+        Value::Array(entries)
+    )
+}
+
+/// The `<think>` and `<answer>` sections of a response as written, trimmed, for display: a
+/// section never closed runs to the end of the response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sections {
+    /// Between `<think>` and `</think>`.
+    pub think: Option<String>,
+    /// Between `<answer>` and `</answer>`.
+    pub answer: Option<String>,
+}
+
+impl Sections {
+    /// The sections of `response`; `None` where an opening tag is missing.
+    #[must_use]
+    pub fn of(response: &str) -> Self {
+        let between = |open: &str, close: &str| {
+            let start = response.find(open)? + open.len();
+            let end = response[start..]
+                .find(close)
+                .map_or(response.len(), |e| start + e);
+            Some(response[start..end].trim().to_owned())
+        };
+        Self {
+            think: between("<think>", "</think>"),
+            answer: between("<answer>", "</answer>"),
+        }
+    }
 }
 
 /// Parses a response. Never panics, whatever the input.
@@ -438,6 +509,37 @@ pub(crate) fn strip_position(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::float_cmp)] // written and read back through decimal text, exactly
+    fn a_written_answer_parses_back_to_its_layout() {
+        let layout = Layout {
+            poses: vec![crate::layout::Pose {
+                id: "bed_1".to_owned(),
+                position: [1.234_56, 2.0, 0.25],
+                rotation: 89.6,
+            }],
+        };
+        let exact = parse(&write(&layout, "why", Precision::Exact)).unwrap();
+        assert!(exact.strict_format);
+        assert_eq!(exact.think.as_deref(), Some("why"));
+        assert_eq!(exact.entries[0].id, "bed_1");
+        assert_eq!(exact.entries[0].position, [1.234_56, 2.0, 0.25]);
+        assert_eq!(exact.entries[0].rotation, Some(89.6));
+        let rounded = parse(&write(&layout, "why", Precision::Rounded)).unwrap();
+        assert_eq!(rounded.entries[0].position, [1.23, 2.0, 0.25]);
+        assert_eq!(rounded.entries[0].rotation, Some(90.0));
+    }
+
+    #[test]
+    fn sections_are_read_as_written_and_run_on_when_unclosed() {
+        let s = Sections::of("<think> a plan </think>\n<answer>[1]</answer>");
+        assert_eq!(s.think.as_deref(), Some("a plan"));
+        assert_eq!(s.answer.as_deref(), Some("[1]"));
+        let s = Sections::of("<think>cut off");
+        assert_eq!(s.think.as_deref(), Some("cut off"));
+        assert_eq!(s.answer, None);
+    }
 
     #[test]
     fn reads_the_three_heading_spellings() {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::answer::{self, ParsedAnswer};
+use crate::answer::{self, AnswerError, ParsedAnswer};
 use crate::bounds::{DEFAULT_MAX_FRACTION_OUTSIDE, OutOfBounds, out_of_bounds};
 use crate::collision::{Collision, DEFAULT_MIN_DEPTH, collisions};
 use crate::free_space::{FreeSpace, FreeSpaceConfig, free_space};
@@ -124,8 +124,19 @@ impl Assessment {
 /// Parses a response and assesses the layout it describes.
 #[must_use]
 pub fn assess(room: &Room, response: &str, cfg: &AssessConfig) -> Assessment {
-    match answer::parse(response) {
-        Ok(parsed) => assess_parsed(room, &parsed, cfg),
+    assess_answer(room, &answer::parse(response), cfg)
+}
+
+/// Assesses what [`answer::parse`] read from a response: the layout, or an unparsed answer
+/// that places nothing.
+#[must_use]
+pub fn assess_answer(
+    room: &Room,
+    answer: &Result<ParsedAnswer, AnswerError>,
+    cfg: &AssessConfig,
+) -> Assessment {
+    match answer {
+        Ok(parsed) => assess_parsed(room, parsed, cfg),
         Err(e) => {
             let empty = Layout::default();
             let mut a = assess_layout(room, &empty, &[], cfg);

@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::assessment::{AssessConfig, Assessment, assess};
+use crate::answer::{self, AnswerError, ParsedAnswer};
+use crate::assessment::{AssessConfig, Assessment, assess_answer};
 use crate::feedback::{FeedbackConfig, feedback};
 use crate::layout::Layout;
 use crate::room::Room;
@@ -123,6 +124,8 @@ pub struct Observation {
 /// The outcome of one turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
+    /// What was read from the response's `<answer>`, or why nothing could be.
+    pub answer: Result<ParsedAnswer, AnswerError>,
     /// The assessment of the response.
     pub assessment: Assessment,
     /// The observation for the next turn (the conversation including this response and its
@@ -174,7 +177,8 @@ impl Episode {
 
     /// Assesses the model's response to the current observation and moves to the next turn.
     pub fn step(&mut self, response: &str) -> StepResult {
-        let assessment = assess(&self.room, response, &self.config.assess);
+        let answer = answer::parse(response);
+        let assessment = assess_answer(&self.room, &answer, &self.config.assess);
         let lines = feedback(&assessment, &self.config.feedback);
         let turn = self.observation.turn;
         let done = self.config.stop_when_valid && assessment.valid_scene;
@@ -198,6 +202,7 @@ impl Episode {
         });
         self.observation = next;
         StepResult {
+            answer,
             assessment,
             observation: self.observation.clone(),
             done,

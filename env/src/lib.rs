@@ -26,7 +26,9 @@ pub mod room;
 pub mod scene;
 pub mod scene_graph;
 
-pub use assessment::{AssessConfig, Assessment, assess, assess_layout, assess_parsed};
+pub use assessment::{
+    AssessConfig, Assessment, assess, assess_answer, assess_layout, assess_parsed,
+};
 pub use episode::{
     Episode, EpisodeConfig, ImageRequest, Message, Observation, PromptStyle, StepResult,
 };

@@ -184,6 +184,23 @@ impl Camera {
         world.xy() / world.w
     }
 
+    /// The floor rectangle a top view shows edge to edge, `[x_min, y_min, x_max, y_max]` in
+    /// metres (x to the right of the image, y up it); `None` for a perspective view. A viewer
+    /// maps floor points to pixels with it without knowing how the camera framed the room.
+    #[must_use]
+    pub fn floor_bounds(&self) -> Option<[f32; 4]> {
+        if !self.orthographic {
+            return None;
+        }
+        let inverse = self.view_proj.inverse();
+        let corner = |x: f32, y: f32| {
+            let world = inverse * Vec2::new(x, y).extend(0.0).extend(1.0);
+            world.xy() / world.w
+        };
+        let (low, high) = (corner(-1.0, -1.0), corner(1.0, 1.0));
+        Some([low.x, low.y, high.x, high.y])
+    }
+
     /// Distance along the view axis (m) for a depth-buffer value; infinity for the clear value.
     #[must_use]
     pub fn linear_depth(&self, depth: f32) -> f32 {
@@ -200,6 +217,27 @@ impl Camera {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floor_bounds_are_the_pixels_edges_on_the_floor() {
+        let camera = Camera::new(View::Top, Vec3::new(4.0, 3.0, 2.5), 1.0);
+        let [x0, y0, x1, y1] = camera.floor_bounds().expect("a top view");
+        // Square image, room longer than wide: x spans the room plus margins, y the same span.
+        assert!(x0 < 0.0 && x1 > 4.0, "{x0}..{x1}");
+        assert!((x1 - x0 - (y1 - y0)).abs() < 1e-4);
+        assert!((f32::midpoint(x0, x1) - 2.0).abs() < 1e-4);
+        assert!((f32::midpoint(y0, y1) - 1.5).abs() < 1e-4);
+        // The top-left pixel's centre lies half a pixel inside the north-west corner.
+        let p = camera.pixel_to_floor(0, 0, 100, 100);
+        assert!((p.x - (x0 + (x1 - x0) / 200.0)).abs() < 1e-4);
+        assert!((p.y - (y1 - (y1 - y0) / 200.0)).abs() < 1e-4);
+        let perspective = Camera::new(
+            View::Perspective(Corner::SouthWest),
+            Vec3::new(4.0, 3.0, 2.5),
+            1.0,
+        );
+        assert_eq!(perspective.floor_bounds(), None);
+    }
 
     #[test]
     fn top_view_puts_north_up_and_east_right() {

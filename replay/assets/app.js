@@ -352,7 +352,7 @@
         const overlay = document.createElement('canvas');
         overlay.className = 'overlay';
         wrap.appendChild(overlay);
-        const draw = () => P.drawOverlay(overlay, img, rec.room, turn, pane.focus);
+        const draw = () => P.drawOverlay(overlay, img, image.floor, rec.room, turn, pane.focus);
         img.addEventListener('load', draw);
         pane.redrawOverlay = draw;
         caption += ' · violations outlined';
@@ -404,7 +404,7 @@
     (v.out_of_bounds || []).forEach((o) => items.push(item('bounds', [o.id], '<b>' + esc(o.id) + '</b> is ' + fmt(100 * o.fraction) + '% outside, past the ' + esc(o.boundary.replace(/_/g, ' ')))));
     (v.unsupported || []).forEach((id) => items.push(item('unsupported', [id], '<b>' + esc(id) + '</b> is not supported')));
     const ids = (turn.poses || []).map((p) => p.id);
-    (v.unsatisfied_relations || []).forEach((r) => items.push(item('relation', P.idsIn(r, ids), 'relation not met: ' + esc(r))));
+    (v.unsatisfied_relations || []).forEach((r) => items.push(item('relation', P.relationIds(r, ids), 'relation not met: ' + esc(P.relationText(r)))));
     (v.missing_objects || []).forEach((id) => items.push('<li><span class="key"></span><b>' + esc(id) + '</b> was not placed</li>'));
     return '<h4>Violations</h4>' + (items.length ? '<ul class="violations">' + items.join('') + '</ul>' : '<p class="ok">none — hover a violation to find it in the images</p>');
   }

@@ -11,10 +11,6 @@
     ['relation', '#ca8a04', 'relation unmet'],
   ];
   const COLOR = Object.fromEntries(KINDS.map(([k, c]) => [k, c]));
-  // The renderer frames its top view with this margin around the room's inner walls (wall
-  // thickness 0.08 m plus 0.1 m), centred and fitted to the image's aspect.
-  const TOP_VIEW_MARGIN = 0.18;
-
   // A stable hue per category, so a bed has the same colour in every view and sample.
   function categoryHue(category) {
     let h = 0;
@@ -32,6 +28,18 @@
     return ids.filter((id) => words.has(id));
   }
 
+  // The placed objects an unmet relation names: its subject and object, or (runs recorded
+  // before relations were structured) the ids its sentence mentions.
+  function relationIds(r, ids) {
+    if (typeof r === 'string') return idsIn(r, ids);
+    return ids.filter((id) => id === r.subject || id === r.object);
+  }
+
+  // An unmet relation in words.
+  function relationText(r) {
+    return typeof r === 'string' ? r : r.subject + ' ' + r.relation + ' ' + r.object;
+  }
+
   // Map id → Set of violation kinds of one turn.
   function marksOf(turn, ids) {
     const marks = new Map(ids.map((id) => [id, new Set()]));
@@ -40,7 +48,7 @@
     (v.collisions || []).forEach((c) => { add(c.a, 'collision'); add(c.b, 'collision'); });
     (v.out_of_bounds || []).forEach((o) => add(o.id, 'bounds'));
     (v.unsupported || []).forEach((id) => add(id, 'unsupported'));
-    (v.unsatisfied_relations || []).forEach((r) => idsIn(r, ids).forEach((id) => add(id, 'relation')));
+    (v.unsatisfied_relations || []).forEach((r) => relationIds(r, ids).forEach((id) => add(id, 'relation')));
     return marks;
   }
 
@@ -155,12 +163,14 @@
     });
   }
 
-  // Outlines the violating objects over the renderer's top view, using its framing.
-  function drawOverlay(canvas, image, room, turn, focus) {
+  // Outlines the violating objects over the renderer's top view. `floor` is the floor
+  // rectangle the image shows edge to edge ([x_min, y_min, x_max, y_max], from the camera that
+  // drew it); runs recorded without it get no overlay.
+  function drawOverlay(canvas, image, floor, room, turn, focus) {
     const { ctx, w, h } = prepare(canvas);
-    if (!w || !h || !image.naturalWidth) return;
-    const [L, W] = room.size;
-    const { px } = framing(L, W, TOP_VIEW_MARGIN, w, h);
+    if (!w || !h || !image.naturalWidth || !floor) return;
+    const [x0, y0, x1, y1] = floor;
+    const px = (x, y) => [((x - x0) / (x1 - x0)) * w, ((y1 - y) / (y1 - y0)) * h];
     items(room, turn).forEach((it) => {
       const kind = mainKind(it.marks);
       const focused = focus && focus.has(it.id);
@@ -173,5 +183,5 @@
     });
   }
 
-  window.ReplayPlan = { KINDS, COLOR, categoryHue, categoryColor, idsIn, items, mainKind, footprint, drawPlan, drawOverlay };
+  window.ReplayPlan = { KINDS, COLOR, categoryHue, categoryColor, idsIn, relationIds, relationText, items, mainKind, footprint, drawPlan, drawOverlay };
 })();

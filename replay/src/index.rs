@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::record::{EvalReport, MetricsLine, RolloutRecord};
+use crate::record::{EvalReport, MetricsLine, RolloutRecord, RunLayout};
 use crate::tail::{Line, Tail};
 
 /// Parse errors kept per source, so a badly broken file cannot grow memory without bound.
@@ -394,7 +394,8 @@ impl RunIndex {
             return Err(Error::NotADirectory(run_dir.to_path_buf()));
         }
         let root = run_dir.canonicalize().map_err(Error::io(run_dir))?;
-        let metrics_path = root.join("metrics.jsonl");
+        let layout = RunLayout::new(&root);
+        let metrics_path = layout.metrics();
         if !metrics_path.is_file() {
             return Err(Error::NotARun(run_dir.to_path_buf()));
         }
@@ -408,10 +409,10 @@ impl RunIndex {
             metrics_tail: Tail::new(&metrics_path),
             metrics: Metrics::default(),
             metrics_warnings: Vec::new(),
-            rollouts: StepDir::new(root.join("rollouts"), ".jsonl", false),
-            evals_dir: StepDir::new(root.join("eval"), ".json", false),
+            rollouts: StepDir::new(layout.rollouts(), ".jsonl", false),
+            evals_dir: StepDir::new(layout.evals(), ".json", false),
             evals: BTreeMap::new(),
-            checkpoints: StepDir::new(root.join("checkpoints"), "", true),
+            checkpoints: StepDir::new(layout.checkpoints(), "", true),
             steps: HashMap::new(),
             version: 0,
             overview: None,
@@ -448,7 +449,7 @@ impl RunIndex {
         changed |= self.rollouts.refresh()?;
         changed |= self.checkpoints.refresh()?;
         changed |= self.refresh_evals()?;
-        let config = std::fs::read_to_string(self.root.join("config.ron")).ok();
+        let config = std::fs::read_to_string(RunLayout::new(&self.root).config()).ok();
         if config != self.config {
             self.config = config;
             changed = true;

@@ -7,6 +7,7 @@
 //! `checkpoints/step-NNNNNN/`.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,104 @@ use serde::{Deserialize, Serialize};
 pub fn step_name(step: u64) -> String {
     format!("step-{step:06}")
 }
+
+/// Where each file of a run directory lies: the trainer writes by it and the viewer reads by
+/// it, so the names are spelled once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLayout {
+    root: PathBuf,
+}
+
+impl RunLayout {
+    /// The layout of the run directory `root`.
+    #[must_use]
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The run directory itself.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `config.ron`: the resolved config.
+    #[must_use]
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.ron")
+    }
+
+    /// `metrics.jsonl`: one [`MetricsLine`] per step.
+    #[must_use]
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+
+    /// `rollouts/`: one file of [`RolloutRecord`]s per logged step, and its images.
+    #[must_use]
+    pub fn rollouts(&self) -> PathBuf {
+        self.root.join(ROLLOUTS)
+    }
+
+    /// `rollouts/step-NNNNNN.jsonl`.
+    #[must_use]
+    pub fn rollout_file(&self, step: u64) -> PathBuf {
+        self.rollouts().join(format!("{}.jsonl", step_name(step)))
+    }
+
+    /// `rollouts/step-NNNNNN/`: the step's images.
+    #[must_use]
+    pub fn rollout_images(&self, step: u64) -> PathBuf {
+        self.root.join(Self::rollout_images_relative(step))
+    }
+
+    /// The step's image folder relative to the run directory, as image records give paths.
+    #[must_use]
+    pub fn rollout_images_relative(step: u64) -> String {
+        format!("{ROLLOUTS}/{}", step_name(step))
+    }
+
+    /// `eval/`: one [`EvalReport`] per evaluation.
+    #[must_use]
+    pub fn evals(&self) -> PathBuf {
+        self.root.join("eval")
+    }
+
+    /// `eval/step-NNNNNN.json`.
+    #[must_use]
+    pub fn eval_file(&self, step: u64) -> PathBuf {
+        self.evals().join(format!("{}.json", step_name(step)))
+    }
+
+    /// `eval/per-room/`: each evaluation's per-room headline values.
+    #[must_use]
+    pub fn per_room(&self) -> PathBuf {
+        self.evals().join("per-room")
+    }
+
+    /// `eval/per-room/step-NNNNNN.json`.
+    #[must_use]
+    pub fn per_room_file(&self, step: u64) -> PathBuf {
+        self.per_room().join(format!("{}.json", step_name(step)))
+    }
+
+    /// `checkpoints/`.
+    #[must_use]
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+
+    /// `checkpoints/step-NNNNNN/`.
+    #[must_use]
+    pub fn checkpoint(&self, step: u64) -> PathBuf {
+        self.checkpoints().join(step_name(step))
+    }
+}
+
+/// The rollouts folder's name.
+const ROLLOUTS: &str = "rollouts";
 
 /// One line of `metrics.jsonl`: the step and its named scalars.
 ///
@@ -111,8 +210,10 @@ pub struct Violations {
     pub out_of_bounds: Vec<OutOfBoundsRecord>,
     /// Objects that would fall or tip.
     pub unsupported: Vec<String>,
-    /// Requested relations that do not hold, in words (`bed_1 against north_wall`).
-    pub unsatisfied_relations: Vec<String>,
+    /// Requested relations that do not hold (runs recorded before these were structured
+    /// wrote them in words, `bed_1 against north_wall`, and are read the same).
+    #[serde(deserialize_with = "relation_records")]
+    pub unsatisfied_relations: Vec<RelationRecord>,
     /// Objects of the room the answer left out.
     pub missing_objects: Vec<String>,
 }
@@ -124,6 +225,56 @@ pub struct ImageRecord {
     pub view: String,
     /// PNG path relative to the run directory.
     pub path: String,
+    /// For a top view, the floor rectangle the image shows edge to edge, `[x_min, y_min,
+    /// x_max, y_max]` in metres (x to the right, y up the image), taken from the camera that
+    /// drew it; absent for other views and in runs recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<[f64; 4]>,
+}
+
+/// A requested relation between an object and a reference (a layout element or an object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationRecord {
+    /// The object the relation is about.
+    pub subject: String,
+    /// `on`, `in the corner`, `left of`, …, or `facing`.
+    pub relation: String,
+    /// The reference: a layout element name or an object id.
+    pub object: String,
+}
+
+/// Relation records, or the `subject relation… object` sentences of older runs (ids hold no
+/// spaces, relations may).
+fn relation_records<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<RelationRecord>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Record(RelationRecord),
+        Words(String),
+    }
+    Vec::<Written>::deserialize(d)?
+        .into_iter()
+        .map(|w| match w {
+            Written::Record(r) => Ok(r),
+            Written::Words(text) => {
+                let words: Vec<&str> = text.split_whitespace().collect();
+                match words.as_slice() {
+                    [subject, relation @ .., object] if !relation.is_empty() => {
+                        Ok(RelationRecord {
+                            subject: (*subject).to_owned(),
+                            relation: relation.join(" "),
+                            object: (*object).to_owned(),
+                        })
+                    }
+                    _ => Err(serde::de::Error::custom(format!(
+                        "unsatisfied relation `{text}`: expected `subject relation object`"
+                    ))),
+                }
+            }
+        })
+        .collect()
 }
 
 /// One turn of a trajectory: the model's response and how it was judged.
@@ -207,6 +358,35 @@ pub struct EvalReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relations_read_as_records_or_as_the_sentences_of_older_runs() {
+        let v: Violations = serde_json::from_str(
+            r#"{"collisions": [], "out_of_bounds": [], "unsupported": [], "missing_objects": [],
+                "unsatisfied_relations": ["lamp_1 in the corner north_wall",
+                    {"subject": "bed_1", "relation": "against", "object": "north_wall"}]}"#,
+        )
+        .unwrap();
+        let record = |s: &str, r: &str, o: &str| RelationRecord {
+            subject: s.to_owned(),
+            relation: r.to_owned(),
+            object: o.to_owned(),
+        };
+        assert_eq!(
+            v.unsatisfied_relations,
+            [
+                record("lamp_1", "in the corner", "north_wall"),
+                record("bed_1", "against", "north_wall")
+            ]
+        );
+        let again: Violations = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+        assert_eq!(again, v);
+        let bad = r#"{"collisions": [], "out_of_bounds": [], "unsupported": [], "missing_objects": [], "unsatisfied_relations": ["bed_1"]}"#;
+        let error = serde_json::from_str::<Violations>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`bed_1`"), "{error}");
+    }
 
     #[test]
     fn deterministic_values_leave_out_the_wall_clock() {

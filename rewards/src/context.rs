@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use metaspatial_env::answer::{AnswerError, ParsedAnswer};
-use metaspatial_env::{AssessConfig, Assessment, Room, assess, assess_parsed};
+use metaspatial_env::{AssessConfig, Assessment, Room, assess_answer};
 use metaspatial_render::{Frame, ObjectVisibility};
 
 /// One rendered view of the layout being scored, drawn by the caller.
@@ -101,10 +101,7 @@ impl Prepared {
     #[must_use]
     pub fn new(room: &Room, response: &str, cfg: &AssessConfig) -> Self {
         let answer = metaspatial_env::answer::parse(response);
-        let assessment = match &answer {
-            Ok(parsed) => assess_parsed(room, parsed, cfg),
-            Err(_) => assess(room, response, cfg),
-        };
+        let assessment = assess_answer(room, &answer, cfg);
         Self {
             response: response.to_owned(),
             answer,

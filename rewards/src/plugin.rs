@@ -161,6 +161,9 @@ pub struct Plugin {
     image_dir: OnceLock<Result<tempfile::TempDir, String>>,
 }
 
+/// The name configs give this reward.
+pub const NAME: &str = "plugin";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     let p: PluginParams = params.parse_required()?;
     Ok(Box::new(Plugin::new(params.label(), p, params.base_dir())?))
@@ -399,7 +402,7 @@ fn exchange(
 
 impl Reward for Plugin {
     fn name(&self) -> &'static str {
-        "plugin"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

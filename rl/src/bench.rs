@@ -17,7 +17,8 @@ use metaspatial_replay::record::MetricsLine;
 
 use crate::config::{Finetune, RunConfig};
 use crate::eval::median;
-use crate::run::{Session, bar_style};
+use crate::progress::bar_style;
+use crate::run::Session;
 use crate::rundir::ensure_fresh;
 
 /// How many steps to time.

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use metaspatial_env::data::generate::GenConfig;
 use metaspatial_env::{EpisodeConfig, PromptStyle};
 use metaspatial_policy::lora::LoraConfig;
 use metaspatial_policy::tiny::TinyPreset;
@@ -252,6 +253,18 @@ pub struct GenerateSettings {
     pub min_objects: usize,
     /// Most objects per room.
     pub max_objects: usize,
+}
+
+impl GenerateSettings {
+    /// The generator's settings.
+    #[must_use]
+    pub fn generator(&self) -> GenConfig {
+        GenConfig {
+            seed: self.seed,
+            min_objects: self.min_objects,
+            max_objects: self.max_objects,
+        }
+    }
 }
 
 /// Episodes.
@@ -644,7 +657,7 @@ impl RunConfig {
             );
         }
         if let DataSource::Generate(s) = &self.data.source
-            && (s.min_objects == 0 || s.min_objects > s.max_objects || s.rooms < 10)
+            && (!s.generator().objects_in_range() || s.rooms < 10)
         {
             bail!(
                 "data.source: Generate needs 1 ≤ min_objects ≤ max_objects and at least 10 rooms"

@@ -4,10 +4,17 @@
 //! per-object and per-relation rates that of a proportion over objects or relations.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
-use metaspatial_env::{Assessment, Room};
+use indicatif::ProgressBar;
+use metaspatial_env::{Assessment, EpisodeConfig, Room};
+use metaspatial_policy::{Policy, SamplingParams};
 use metaspatial_replay::record::{EvalMetric, EvalReport};
 use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::rollout::{RenderAndRewards, RolloutSettings, rollout};
+use crate::seeds;
 
 /// One room's outcome: the final turn's assessment and total reward.
 #[derive(Debug, Clone)]
@@ -16,6 +23,50 @@ pub struct RoomOutcome {
     pub assessment: Assessment,
     /// Its total reward.
     pub reward: f64,
+}
+
+/// Plays one greedy (or low-temperature) episode per room and returns each room's outcome.
+pub fn evaluate(
+    policy: &Policy,
+    scoring: &RenderAndRewards,
+    rooms: &[Room],
+    config: &RunConfig,
+    progress: &ProgressBar,
+) -> anyhow::Result<Vec<RoomOutcome>> {
+    let settings = RolloutSettings {
+        group_size: 1,
+        episode: EpisodeConfig {
+            max_turns: config.eval.max_turns,
+            ..config.episode()
+        },
+        sampling: SamplingParams {
+            greedy: config.eval.temperature <= 0.0,
+            temperature: config.eval.temperature.max(1e-6),
+            top_p: config.generation.top_p,
+            max_new_tokens: config.generation.max_new_tokens,
+            stop_tokens: policy.stop_tokens()?,
+            suppress_tokens: policy.vision_tokens()?,
+            seed: seeds::eval_sampling(config.seed),
+            ..SamplingParams::default()
+        },
+        rooms_per_call: 32,
+        save_images: None,
+    };
+    let (trajectories, _) = rollout(policy, scoring, rooms, &settings, progress)?;
+    Ok(trajectories
+        .into_iter()
+        .map(|t| {
+            let last = t
+                .turns
+                .into_iter()
+                .last()
+                .expect("every episode plays a turn");
+            RoomOutcome {
+                assessment: last.prepared.assessment,
+                reward: last.scored.total,
+            }
+        })
+        .collect())
 }
 
 /// Mean and standard error of per-room values.
@@ -205,6 +256,46 @@ pub fn format_table(columns: &[(&str, &EvalReport)]) -> String {
         }
         out.push('\n');
     }
+    out
+}
+
+/// Evaluations of the policy before and after GRPO.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Before GRPO (after SFT when there is one).
+    pub before: EvalReport,
+    /// After the last step.
+    pub after: EvalReport,
+    /// Paired per-room difference of the valid-scene rate (after − before) and its SE.
+    pub valid_difference: (f64, f64),
+    /// Paired per-room difference of the mean total reward and its SE.
+    pub reward_difference: (f64, f64),
+}
+
+/// Formats the before/after comparison.
+#[must_use]
+pub fn format_comparison(c: &Comparison, run_dir: &Path) -> String {
+    let mut out = format_table(&[("before GRPO", &c.before), ("after GRPO", &c.after)]);
+    let verdict = |(d, se): (f64, f64)| {
+        let z = if se > 0.0 {
+            d / se
+        } else if d == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY * d.signum()
+        };
+        format!(
+            "{d:+.3} ± {se:.3} (paired SE; {z:.1} SE{})",
+            if z > 2.0 { ", improved" } else { "" }
+        )
+    };
+    let _ = write!(
+        out,
+        "\nvalid-scene rate change: {}\nmean total reward change: {}\n\nbrowse the rollouts: metaspatial-rl replay {}\n",
+        verdict(c.valid_difference),
+        verdict(c.reward_difference),
+        run_dir.display()
+    );
     out
 }
 

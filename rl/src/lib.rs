@@ -3,14 +3,21 @@
 
 pub mod bench;
 pub mod bench_policy;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod eval;
 pub mod grpo;
 pub mod import;
+mod ledger;
+pub mod metrics;
 pub mod optim;
+mod progress;
+pub mod records;
+pub mod render_thread;
 pub mod rollout;
 pub mod run;
 pub mod rundir;
+pub mod seeds;
 pub mod sft;
 pub mod update;

@@ -7,157 +7,65 @@
 //! chunks; while chunk c is scored and drawn, chunk c + 1 generates. Chunk c's trajectories
 //! travel to the scorer and back by value, so no state is shared between the threads.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::unbounded;
 use indicatif::ProgressBar;
-use metaspatial_env::{Assessment, Episode, EpisodeConfig, Layout, Observation, Room};
+use metaspatial_env::{Assessment, Episode, EpisodeConfig, Layout, Observation, Room, StepResult};
 use metaspatial_policy::image::ImageProcessorConfig;
 use metaspatial_policy::{
     Completion, Content, FinishReason, ImageInput, Message, Policy, SamplingParams, Sequence,
     generate,
 };
-use metaspatial_render::{Corner, Frame, RenderOptions, Renderer, Scene, View};
+use metaspatial_render::{Camera, Frame};
 use metaspatial_rewards::{Prepared, RenderedView, RewardContext, RewardSet, Scored};
 use rayon::prelude::*;
 
-use crate::config::ViewChoice;
+use crate::config::RunConfig;
+use crate::render_thread::{RenderThread, Views, model_inputs};
+use crate::seeds;
 
-/// The render thread: owns the wgpu device and draws what it is sent.
-pub struct RenderThread {
-    jobs: Option<Sender<RenderJob>>,
-    handle: Option<thread::JoinHandle<()>>,
+/// What scoring a turn needs besides the policy: the rewards, and the render thread with the
+/// views it draws.
+pub struct RenderAndRewards {
+    /// The rewards.
+    pub rewards: RewardSet,
+    /// The render thread.
+    pub renderer: RenderThread,
+    /// What to draw.
+    pub views: Views,
 }
 
-struct RenderJob {
-    scenes: Vec<Scene>,
-    options: RenderOptions,
-    reply: Sender<Result<Vec<Frame>, String>>,
-}
-
-impl RenderThread {
-    /// Starts the thread and its renderer (an error names what is missing, e.g. Vulkan).
-    pub fn spawn() -> anyhow::Result<Self> {
-        let (jobs, receiver) = unbounded::<RenderJob>();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let handle = thread::Builder::new()
-            .name("render".to_owned())
-            .spawn(move || {
-                let mut renderer = match Renderer::new() {
-                    Ok(r) => {
-                        let _ = ready_tx.send(Ok(()));
-                        r
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                for job in receiver {
-                    let result = renderer
-                        .render_batch(&job.scenes, &job.options)
-                        .map_err(|e| e.to_string());
-                    let _ = job.reply.send(result);
-                }
-            })
-            .context("starting the render thread")?;
-        ready_rx
-            .recv()
-            .context("the render thread stopped while starting")?
-            .map_err(|e| {
-                anyhow!("starting the renderer: {e} (`metaspatial-rl doctor` checks wgpu)")
-            })?;
+impl RenderAndRewards {
+    /// The rewards and views of `config` with a started render thread; `origin` names the
+    /// config in errors.
+    pub fn from_config(config: &RunConfig, origin: &str) -> anyhow::Result<Self> {
+        let rewards = config.reward_set(origin)?;
+        let renderer = RenderThread::spawn()?;
         Ok(Self {
-            jobs: Some(jobs),
-            handle: Some(handle),
+            rewards,
+            renderer,
+            views: Views {
+                views: config.env.views.clone(),
+                size: config.env.image_size,
+            },
         })
     }
-
-    /// Draws `scenes` with `options`, answering on the returned channel.
-    fn submit(
-        &self,
-        scenes: Vec<Scene>,
-        options: RenderOptions,
-    ) -> Receiver<Result<Vec<Frame>, String>> {
-        let (reply, receiver) = bounded(1);
-        let job = RenderJob {
-            scenes,
-            options,
-            reply,
-        };
-        // The thread lives as long as `self`; a send can only fail after it panicked, and
-        // then the receiver reports the disconnection.
-        let _ = self.jobs.as_ref().expect("open until drop").send(job);
-        receiver
-    }
 }
 
-impl Drop for RenderThread {
-    fn drop(&mut self) {
-        self.jobs.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// The views shown to the model and saved with rollouts.
+/// A render saved with a rollout: its view, the camera that drew it and where it lies.
 #[derive(Debug, Clone)]
-pub struct Views {
-    /// Which views, in the order the model sees them.
-    pub views: Vec<ViewChoice>,
-    /// Side of the square images, pixels.
-    pub size: u32,
-}
-
-impl Views {
-    fn options(&self, view: ViewChoice) -> RenderOptions {
-        RenderOptions {
-            width: self.size,
-            height: self.size,
-            view: match view {
-                ViewChoice::Perspective => View::Perspective(Corner::SouthWest),
-                ViewChoice::Top => View::Top,
-            },
-            labels: false,
-        }
-    }
-
-    /// Draws one layout (or the empty room) of each room in every view: `frames[room][view]`.
-    pub fn draw(
-        &self,
-        renderer: &RenderThread,
-        rooms: &[(&Room, Option<&Layout>)],
-    ) -> anyhow::Result<Vec<Vec<Frame>>> {
-        let scenes: Vec<Scene> = rooms
-            .iter()
-            .map(|(room, layout)| match layout {
-                Some(l) => Scene::new(room, l),
-                None => Scene::empty(room),
-            })
-            .collect::<Result<_, _>>()
-            .context("building a scene to draw")?;
-        let pending: Vec<_> = self
-            .views
-            .iter()
-            .map(|&v| renderer.submit(scenes.clone(), self.options(v)))
-            .collect();
-        let mut per_view = Vec::with_capacity(pending.len());
-        for p in pending {
-            per_view.push(
-                p.recv()
-                    .map_err(|_| anyhow!("the render thread stopped"))?
-                    .map_err(|e| anyhow!("rendering: {e}"))?,
-            );
-        }
-        Ok((0..rooms.len())
-            .map(|i| per_view.iter().map(|frames| frames[i].clone()).collect())
-            .collect())
-    }
+pub struct SavedImage {
+    /// The view's name (`top`, `perspective`).
+    pub view: String,
+    /// The camera that drew it, to map its pixels to the room and back.
+    pub camera: Camera,
+    /// Path relative to the run directory.
+    pub path: String,
 }
 
 /// One turn of a trajectory.
@@ -168,18 +76,15 @@ pub struct Turn {
     pub prompt_text: String,
     /// Generated tokens (with the stop token when there is one).
     pub response_tokens: Vec<i64>,
-    /// The response text.
-    pub response: String,
     /// Why generation stopped.
     pub finish: FinishReason,
-    /// The parsed answer and the environment's assessment.
+    /// The response text, its parsed answer and the environment's assessment.
     pub prepared: Prepared,
     /// Reward components and total.
     pub scored: Scored,
-    /// Renders of this turn's layout, one per view (empty when the answer did not parse).
-    pub frames: Vec<Frame>,
-    /// Where those renders were saved, relative to the run directory.
-    pub image_paths: Vec<String>,
+    /// This turn's renders that were saved (none when the answer did not parse or images are
+    /// not kept), one per view.
+    pub images: Vec<SavedImage>,
 }
 
 /// One sampled episode of one room.
@@ -190,10 +95,6 @@ pub struct Trajectory {
     pub sample: usize,
     /// The turns played.
     pub turns: Vec<Turn>,
-    episode: Episode,
-    observation: Observation,
-    images: Vec<ImageInput>,
-    done: bool,
 }
 
 impl Trajectory {
@@ -202,6 +103,18 @@ impl Trajectory {
     pub fn rewards(&self) -> Vec<f64> {
         self.turns.iter().map(|t| t.scored.total).collect()
     }
+}
+
+/// A trajectory being played: its turns so far and the episode's state.
+struct Playing {
+    trajectory: Trajectory,
+    episode: Episode,
+    /// The conversation the next turn answers.
+    observation: Observation,
+    /// Every image of that conversation, as model inputs.
+    images: Vec<ImageInput>,
+    /// The episode has ended (a valid layout, or the turn limit).
+    done: bool,
 }
 
 /// How a rollout samples.
@@ -239,32 +152,53 @@ pub struct RolloutTimes {
     pub response_tokens: usize,
 }
 
-/// What rollouts need besides the policy.
-pub struct Scorer<'a> {
-    /// The rewards.
-    pub rewards: &'a RewardSet,
-    /// The render thread.
-    pub renderer: &'a RenderThread,
-    /// What to draw.
-    pub views: &'a Views,
+/// A chunk's trajectories on their way to the scorer thread, with their new responses.
+struct ScoreJob {
+    chunk: Vec<Playing>,
+    responses: Vec<Response>,
 }
 
-struct Job {
-    chunk: Vec<Trajectory>,
-    responses: Vec<(usize, Turn0)>,
+/// A tokenised prompt and the text of its last user message.
+#[derive(Clone)]
+struct Prompt {
+    sequence: Sequence,
+    text: String,
 }
 
-/// A generated response before scoring.
-struct Turn0 {
-    prompt: Sequence,
-    prompt_text: String,
+/// A response generated for one trajectory of a chunk, before it is scored.
+struct Response {
+    /// Index of the trajectory in its chunk.
+    trajectory: usize,
+    prompt: Prompt,
     tokens: Vec<i64>,
     text: String,
     finish: FinishReason,
 }
 
-struct Done {
-    chunk: Vec<Trajectory>,
+/// A response the environment has stepped on.
+struct Stepped {
+    response: Response,
+    /// The response, its parsed answer and assessment, for the rewards.
+    prepared: Prepared,
+    /// The conversation after this turn's feedback.
+    next: Observation,
+    /// The episode ends with this turn.
+    ends: bool,
+}
+
+/// A stepped response's renders (none when its answer did not parse).
+struct Drawn {
+    frames: Vec<Frame>,
+    /// The renders saved with the rollout.
+    saved: Vec<SavedImage>,
+    /// The renders as model inputs for the next turn.
+    inputs: Vec<ImageInput>,
+}
+
+/// A chunk back from the scorer thread, each response a new turn, with the seconds each phase
+/// took.
+struct ScoredChunk {
+    chunk: Vec<Playing>,
     assess: f64,
     render: f64,
     reward: f64,
@@ -274,7 +208,7 @@ struct Done {
 /// (room 0's samples first).
 pub fn rollout(
     policy: &Policy,
-    scorer: &Scorer<'_>,
+    scoring: &RenderAndRewards,
     rooms: &[Room],
     settings: &RolloutSettings,
     progress: &ProgressBar,
@@ -283,17 +217,17 @@ pub fn rollout(
     let empties = {
         let start = Instant::now();
         let targets: Vec<(&Room, Option<&Layout>)> = rooms.iter().map(|r| (r, None)).collect();
-        let frames = scorer.views.draw(scorer.renderer, &targets)?;
+        let frames = scoring.views.draw(&scoring.renderer, &targets)?;
         let images = frames
             .iter()
-            .map(|views| to_inputs(&policy.processor, views))
+            .map(|views| model_inputs(&policy.processor, views))
             .collect::<anyhow::Result<Vec<_>>>()?;
         times.render += start.elapsed().as_secs_f64();
         images
     };
     let per_call = settings.rooms_per_call.max(1);
     let empties = &empties;
-    let mut chunks: Vec<Option<Vec<Trajectory>>> = rooms
+    let mut chunks: Vec<Option<Vec<Playing>>> = rooms
         .chunks(per_call)
         .enumerate()
         .map(|(c, chunk)| {
@@ -306,10 +240,12 @@ pub fn rollout(
                         (0..settings.group_size).map(move |sample| {
                             let mut episode = Episode::new(room.clone(), settings.episode.clone());
                             let observation = episode.reset();
-                            Trajectory {
-                                room: index,
-                                sample,
-                                turns: Vec::new(),
+                            Playing {
+                                trajectory: Trajectory {
+                                    room: index,
+                                    sample,
+                                    turns: Vec::new(),
+                                },
                                 episode,
                                 observation,
                                 images: empties[index].clone(),
@@ -326,11 +262,11 @@ pub fn rollout(
 
     let processor = policy.processor.clone();
     thread::scope(|scope| -> anyhow::Result<()> {
-        let (job_tx, job_rx) = unbounded::<Job>();
-        let (done_tx, done_rx) = unbounded::<anyhow::Result<Done>>();
+        let (job_tx, job_rx) = unbounded::<ScoreJob>();
+        let (done_tx, done_rx) = unbounded::<anyhow::Result<ScoredChunk>>();
         let worker = scope.spawn(move || {
             for job in job_rx {
-                let result = score_job(job, scorer, &processor, settings);
+                let result = score_job(job, scoring, &processor, settings);
                 let failed = result.is_err();
                 let _ = done_tx.send(result);
                 if failed {
@@ -338,8 +274,7 @@ pub fn rollout(
                 }
             }
         });
-        let mut in_flight = 0;
-        let receive = |chunks: &mut Vec<Option<Vec<Trajectory>>>,
+        let receive = |chunks: &mut Vec<Option<Vec<Playing>>>,
                        times: &mut RolloutTimes,
                        index: usize|
          -> anyhow::Result<()> {
@@ -355,13 +290,13 @@ pub fn rollout(
             Ok(())
         };
         let n_chunks = chunks.len();
-        let mut sent_order: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        // Chunks at the scorer, oldest first (it answers in order).
+        let mut in_flight: VecDeque<usize> = VecDeque::new();
         for turn in 1..=settings.episode.max_turns {
             for c in 0..n_chunks {
                 while chunks[c].is_none() {
-                    let index = sent_order.pop_front().expect("a chunk in flight");
+                    let index = in_flight.pop_front().expect("a chunk in flight");
                     receive(&mut chunks, &mut times, index)?;
-                    in_flight -= 1;
                 }
                 let chunk = chunks[c].take().expect("present");
                 let start = Instant::now();
@@ -371,58 +306,57 @@ pub fn rollout(
                     turn,
                     c,
                     settings,
-                    scorer.views.views.len(),
+                    scoring.views.views.len(),
                     &mut times,
                 )?;
                 times.generate += start.elapsed().as_secs_f64();
                 progress.inc(responses.len() as u64);
                 job_tx
-                    .send(Job { chunk, responses })
+                    .send(ScoreJob { chunk, responses })
                     .map_err(|_| anyhow!("the scorer thread stopped"))?;
-                sent_order.push_back(c);
-                in_flight += 1;
+                in_flight.push_back(c);
             }
         }
         drop(job_tx);
-        while in_flight > 0 {
-            let index = sent_order.pop_front().expect("a chunk in flight");
+        while let Some(index) = in_flight.pop_front() {
             receive(&mut chunks, &mut times, index)?;
-            in_flight -= 1;
         }
         worker
             .join()
             .map_err(|_| anyhow!("the scorer thread panicked"))?;
         Ok(())
     })?;
-    let trajectories = chunks.into_iter().flatten().flatten().collect();
+    let trajectories = chunks
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|p| p.trajectory)
+        .collect();
     Ok((trajectories, times))
 }
 
 /// Generates turn `turn` for the chunk's trajectories still playing.
 fn generate_turn(
     policy: &Policy,
-    chunk: &[Trajectory],
+    chunk: &[Playing],
     turn: usize,
     chunk_index: usize,
     settings: &RolloutSettings,
     per_request: usize,
     times: &mut RolloutTimes,
-) -> anyhow::Result<Vec<(usize, Turn0)>> {
+) -> anyhow::Result<Vec<Response>> {
     let active: Vec<usize> = (0..chunk.len()).filter(|&i| !chunk[i].done).collect();
     if active.is_empty() {
         return Ok(Vec::new());
     }
     let mut params = settings.sampling.clone();
-    params.seed = mix(
-        settings.sampling.seed,
-        (turn as u64) << 32 | chunk_index as u64,
-    );
+    params.seed = seeds::generation_call(settings.sampling.seed, turn, chunk_index);
     // On the first turn every sample of a room sees the same prompt: prefill it once and let
     // the group share its cache; later turns differ per trajectory.
     let (prompts, owners, group) = if turn == 1 {
         let mut prompts = Vec::new();
         let mut owners = Vec::new();
-        for &i in active.iter().filter(|&&i| chunk[i].sample == 0) {
+        for &i in active.iter().filter(|&&i| chunk[i].trajectory.sample == 0) {
             prompts.push(prompt_of(policy, &chunk[i], per_request)?);
             owners.push(i);
         }
@@ -436,7 +370,10 @@ fn generate_turn(
     };
     let completions: Vec<Completion> = generate(
         &policy.model,
-        &prompts.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+        &prompts
+            .iter()
+            .map(|p| p.sequence.clone())
+            .collect::<Vec<_>>(),
         group,
         &params,
     )
@@ -444,50 +381,43 @@ fn generate_turn(
     let mut out = Vec::with_capacity(completions.len());
     for c in completions {
         let owner = owners[c.prompt];
-        let index = if group == 1 {
+        let trajectory = if group == 1 {
             owner
         } else {
             // The group's trajectories sit next to each other, sample 0 first.
             owner + c.sample
         };
-        let (prompt, prompt_text) = &prompts[c.prompt];
-        times.prompt_tokens += prompt.tokens.len();
+        let prompt = &prompts[c.prompt];
+        times.prompt_tokens += prompt.sequence.tokens.len();
         times.response_tokens += c.tokens.len();
         let text = policy
             .tokenizer
             .decode(&c.tokens, true)
             .context("decoding a response")?;
-        out.push((
-            index,
-            Turn0 {
-                prompt: prompt.clone(),
-                prompt_text: prompt_text.clone(),
-                tokens: c.tokens,
-                text,
-                finish: c.finish,
-            },
-        ));
+        out.push(Response {
+            trajectory,
+            prompt: prompt.clone(),
+            tokens: c.tokens,
+            text,
+            finish: c.finish,
+        });
     }
     Ok(out)
 }
 
-/// The trajectory's current observation as a tokenised prompt, and its last user text.
-fn prompt_of(
-    policy: &Policy,
-    t: &Trajectory,
-    per_request: usize,
-) -> anyhow::Result<(Sequence, String)> {
-    let (messages, last_text) = chat_messages(&t.observation, per_request);
+/// The trajectory's current observation as a tokenised prompt.
+fn prompt_of(policy: &Policy, p: &Playing, per_request: usize) -> anyhow::Result<Prompt> {
+    let (messages, text) = chat_messages(&p.observation, per_request);
     let sequence = policy
-        .prompt(&messages, t.images.clone())
+        .prompt(&messages, p.images.clone())
         .with_context(|| {
             format!(
                 "building the turn-{} prompt of room {}",
-                t.observation.turn,
-                t.episode.room().id
+                p.observation.turn,
+                p.episode.room().id
             )
         })?;
-    Ok((sequence, last_text))
+    Ok(Prompt { sequence, text })
 }
 
 /// The environment's conversation as chat messages; each image request becomes `per_request`
@@ -528,112 +458,172 @@ pub fn chat_messages(observation: &Observation, per_request: usize) -> (Vec<Mess
     (messages, last)
 }
 
-/// Frames as model inputs.
-fn to_inputs(
-    processor: &ImageProcessorConfig,
-    frames: &[Frame],
-) -> anyhow::Result<Vec<ImageInput>> {
-    frames
-        .iter()
-        .map(|f| {
-            processor
-                .preprocess(&image::DynamicImage::ImageRgba8(f.color_image()))
-                .context("preprocessing a render for the model")
-        })
-        .collect()
-}
-
 /// Assesses, draws and scores one chunk's new responses, and advances their episodes.
 fn score_job(
-    job: Job,
-    scorer: &Scorer<'_>,
+    job: ScoreJob,
+    scoring: &RenderAndRewards,
     processor: &ImageProcessorConfig,
     settings: &RolloutSettings,
-) -> anyhow::Result<Done> {
-    let Job {
+) -> anyhow::Result<ScoredChunk> {
+    let ScoreJob {
         mut chunk,
         responses,
     } = job;
     let start = Instant::now();
-    // Physics and relations for every response, on the rayon pool.
-    let stepped: Vec<(usize, Turn0, metaspatial_env::StepResult, Prepared)> = {
-        let mut work: Vec<(usize, Turn0, Episode)> = responses
-            .into_iter()
-            .map(|(i, r)| {
-                let episode = chunk[i].episode.clone();
-                (i, r, episode)
-            })
-            .collect();
-        work.par_iter_mut()
-            .map(|(i, r, episode)| {
-                let result = episode.step(&r.text);
-                let prepared = Prepared {
-                    response: r.text.clone(),
-                    answer: metaspatial_env::answer::parse(&r.text),
-                    assessment: result.assessment.clone(),
-                };
-                (*i, result, prepared)
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .zip(work)
-            .map(|((i, result, prepared), (_, r, episode))| {
-                chunk[i].episode = episode;
-                (i, r, result, prepared)
-            })
-            .collect()
-    };
+    let stepped = step_all(&mut chunk, responses);
     let assess = start.elapsed().as_secs_f64();
 
     let start = Instant::now();
+    let drawn = draw(&chunk, &stepped, scoring, processor, settings)?;
+    let render = start.elapsed().as_secs_f64();
+
+    let start = Instant::now();
+    let scores = score(&chunk, &stepped, &drawn, scoring);
+    let reward = start.elapsed().as_secs_f64();
+
+    for ((s, scored), drawn) in stepped.into_iter().zip(scores).zip(drawn) {
+        let p = &mut chunk[s.response.trajectory];
+        p.done = s.ends;
+        p.observation = s.next;
+        p.images.extend(drawn.inputs);
+        p.trajectory.turns.push(Turn {
+            prompt: s.response.prompt.sequence,
+            prompt_text: s.response.prompt.text,
+            response_tokens: s.response.tokens,
+            finish: s.response.finish,
+            prepared: s.prepared,
+            scored,
+            images: drawn.saved,
+        });
+    }
+    Ok(ScoredChunk {
+        chunk,
+        assess,
+        render,
+        reward,
+    })
+}
+
+/// Steps each response's episode (parsing, physics and relations) on the rayon pool.
+fn step_all(chunk: &mut [Playing], responses: Vec<Response>) -> Vec<Stepped> {
+    let work: Vec<(Response, Episode)> = responses
+        .into_iter()
+        .map(|r| {
+            let episode = chunk[r.trajectory].episode.clone();
+            (r, episode)
+        })
+        .collect();
+    work.into_par_iter()
+        .map(|(response, mut episode)| {
+            let StepResult {
+                answer,
+                assessment,
+                observation,
+                done,
+                truncated,
+            } = episode.step(&response.text);
+            let prepared = Prepared {
+                response: response.text.clone(),
+                answer,
+                assessment,
+            };
+            let stepped = Stepped {
+                response,
+                prepared,
+                next: observation,
+                ends: done || truncated,
+            };
+            (stepped, episode)
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(stepped, episode)| {
+            chunk[stepped.response.trajectory].episode = episode;
+            stepped
+        })
+        .collect()
+}
+
+/// Draws every parsed answer in each view, saves the renders when the settings ask for it, and
+/// turns them into model inputs.
+fn draw(
+    chunk: &[Playing],
+    stepped: &[Stepped],
+    scoring: &RenderAndRewards,
+    processor: &ImageProcessorConfig,
+    settings: &RolloutSettings,
+) -> anyhow::Result<Vec<Drawn>> {
     let parsed: Vec<usize> = (0..stepped.len())
-        .filter(|&k| stepped[k].3.assessment.parsed)
+        .filter(|&k| stepped[k].prepared.assessment.parsed)
         .collect();
     let targets: Vec<(&Room, Option<&Layout>)> = parsed
         .iter()
         .map(|&k| {
-            let (i, _, _, p) = &stepped[k];
-            (chunk[*i].episode.room(), Some(&p.assessment.layout))
+            let s = &stepped[k];
+            (
+                chunk[s.response.trajectory].episode.room(),
+                Some(&s.prepared.assessment.layout),
+            )
         })
         .collect();
-    let drawn = scorer.views.draw(scorer.renderer, &targets)?;
     let mut frames: Vec<Vec<Frame>> = vec![Vec::new(); stepped.len()];
-    for (&k, f) in parsed.iter().zip(drawn) {
+    for (&k, f) in parsed
+        .iter()
+        .zip(scoring.views.draw(&scoring.renderer, &targets)?)
+    {
         frames[k] = f;
     }
-    let mut image_paths: Vec<Vec<String>> = vec![Vec::new(); stepped.len()];
-    if let Some((dir, prefix)) = &settings.save_images {
-        for (k, views) in frames.iter().enumerate() {
-            let (i, _, _, _) = &stepped[k];
-            let t = &chunk[*i];
-            for (frame, view) in views.iter().zip(&scorer.views.views) {
-                let name = format!(
-                    "g{}-s{}-t{}-{}.png",
-                    t.room,
-                    t.sample,
-                    t.turns.len() + 1,
-                    view.name()
-                );
-                let path = dir.join(&name);
-                frame
-                    .save_png(&path)
-                    .with_context(|| format!("saving {}", path.display()))?;
-                image_paths[k].push(format!("{prefix}/{name}"));
-            }
-        }
-    }
-    let inputs: Vec<Vec<ImageInput>> = frames
+    stepped
         .iter()
-        .map(|f| to_inputs(processor, f))
-        .collect::<anyhow::Result<_>>()?;
-    let render = start.elapsed().as_secs_f64();
+        .zip(frames)
+        .map(|(s, frames)| -> anyhow::Result<Drawn> {
+            let saved: Vec<SavedImage> = match &settings.save_images {
+                Some((dir, prefix)) => {
+                    let t = &chunk[s.response.trajectory].trajectory;
+                    let turn = t.turns.len() + 1;
+                    frames
+                        .iter()
+                        .zip(&scoring.views.views)
+                        .map(|(frame, view)| -> anyhow::Result<SavedImage> {
+                            let name =
+                                format!("g{}-s{}-t{turn}-{}.png", t.room, t.sample, view.name());
+                            let path = dir.join(&name);
+                            frame
+                                .save_png(&path)
+                                .with_context(|| format!("saving {}", path.display()))?;
+                            Ok(SavedImage {
+                                view: view.name().to_owned(),
+                                camera: frame.camera,
+                                path: format!("{prefix}/{name}"),
+                            })
+                        })
+                        .collect::<anyhow::Result<_>>()?
+                }
+                None => Vec::new(),
+            };
+            let inputs = model_inputs(processor, &frames)?;
+            Ok(Drawn {
+                frames,
+                saved,
+                inputs,
+            })
+        })
+        .collect()
+}
 
-    let start = Instant::now();
-    let views: Vec<Vec<RenderedView>> = frames
+/// Scores each stepped response with its renders and its trajectory's earlier assessments.
+fn score(
+    chunk: &[Playing],
+    stepped: &[Stepped],
+    drawn: &[Drawn],
+    scoring: &RenderAndRewards,
+) -> Vec<Scored> {
+    let views: Vec<Vec<RenderedView>> = drawn
         .iter()
-        .map(|fs| {
-            fs.iter()
-                .zip(&scorer.views.views)
+        .map(|d| {
+            d.frames
+                .iter()
+                .zip(&scoring.views.views)
                 .map(|(f, v)| RenderedView {
                     name: v.name().to_owned(),
                     frame: f.clone(),
@@ -645,8 +635,9 @@ fn score_job(
         .collect();
     let history: Vec<Vec<Assessment>> = stepped
         .iter()
-        .map(|(i, ..)| {
-            chunk[*i]
+        .map(|s| {
+            chunk[s.response.trajectory]
+                .trajectory
                 .turns
                 .iter()
                 .map(|t| t.prepared.assessment.clone())
@@ -656,54 +647,92 @@ fn score_job(
     let contexts: Vec<RewardContext<'_>> = stepped
         .iter()
         .enumerate()
-        .map(|(k, (i, _, _, p))| {
-            let t = &chunk[*i];
-            p.context(t.episode.room())
+        .map(|(k, s)| {
+            let p = &chunk[s.response.trajectory];
+            s.prepared
+                .context(p.episode.room())
                 .with_views(&views[k])
-                .with_history(t.turns.len() + 1, &history[k])
+                .with_history(p.trajectory.turns.len() + 1, &history[k])
         })
         .collect();
-    let scores = scorer.rewards.score_batch(&contexts);
-    drop(contexts);
-    let reward = start.elapsed().as_secs_f64();
-
-    for (((((i, r, result, prepared), scored), frames), paths), inputs) in stepped
-        .into_iter()
-        .zip(scores)
-        .zip(frames)
-        .zip(image_paths)
-        .zip(inputs)
-    {
-        let t = &mut chunk[i];
-        t.done = result.done || result.truncated;
-        t.observation = result.observation;
-        t.images.extend(inputs);
-        t.turns.push(Turn {
-            prompt: r.prompt,
-            prompt_text: r.prompt_text,
-            response_tokens: r.tokens,
-            response: r.text,
-            finish: r.finish,
-            prepared,
-            scored,
-            frames,
-            image_paths: paths,
-        });
-    }
-    Ok(Done {
-        chunk,
-        assess,
-        render,
-        reward,
-    })
+    scoring.rewards.score_batch(&contexts)
 }
 
-/// Mixes a seed with a stream number (`SplitMix64` finaliser), so that nearby streams are
-/// unrelated.
-#[must_use]
-pub fn mix(seed: u64, stream: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// Turns and trajectories built by hand, for the tests of what reads them.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use metaspatial_env::AssessConfig;
+    use metaspatial_env::data::generate::{GenConfig, generate};
+    use metaspatial_rewards::ComponentScore;
+
+    use super::*;
+
+    /// A generated room with two objects.
+    pub(crate) fn room() -> Room {
+        generate(
+            &GenConfig {
+                seed: 3,
+                min_objects: 2,
+                max_objects: 2,
+            },
+            0,
+        )
+    }
+
+    /// A turn answering `response` in `room`, with a `format` component worth `total` at
+    /// weight 0.5, and one saved top view.
+    pub(crate) fn turn(room: &Room, response: &str, total: f64, finish: FinishReason) -> Turn {
+        Turn {
+            prompt: Sequence {
+                tokens: vec![1, 2, 3],
+                images: Vec::new(),
+            },
+            prompt_text: "lay out the room".to_owned(),
+            response_tokens: vec![7; 5],
+            finish,
+            prepared: Prepared::new(room, response, &AssessConfig::default()),
+            scored: Scored {
+                total,
+                components: vec![ComponentScore {
+                    name: "format".to_owned(),
+                    reward: "format".to_owned(),
+                    weight: 0.5,
+                    value: 2.0 * total,
+                    weighted: total,
+                    components: std::collections::BTreeMap::new(),
+                    note: None,
+                    failed: None,
+                }],
+            },
+            images: vec![SavedImage {
+                view: "top".to_owned(),
+                camera: Camera::new(
+                    metaspatial_render::View::Top,
+                    glam::Vec3::new(4.0, 3.0, 2.5),
+                    1.0,
+                ),
+                path: "rollouts/step-000001/g0-s0-t1-top.png".to_owned(),
+            }],
+        }
+    }
+
+    /// An answer placing every object of `room` at its centre.
+    pub(crate) fn centred_answer(room: &Room) -> String {
+        let entries: Vec<String> = room
+            .objects
+            .iter()
+            .map(|o| {
+                format!(
+                    r#"{{"new_object_id": "{}", "x": {}, "y": {}, "z": 0.0}}"#,
+                    o.id,
+                    room.size.length / 2.0,
+                    room.size.width / 2.0
+                )
+            })
+            .collect();
+        format!(
+            "<think>all in the middle</think><answer>[{}]</answer>",
+            entries.join(", ")
+        )
+    }
 }

@@ -1,60 +1,47 @@
 //! A whole run: rooms and model prepared, optional supervised warm-start, evaluation before,
 //! GRPO steps with metrics, rollouts and checkpoints, evaluation after, and the comparison.
 //!
-//! Every random choice derives from the config's seed and the step number (data order, sampling
-//! seeds, dropout), so a checkpoint's step is its whole random state and a resumed run on the
-//! CPU reproduces the uninterrupted one.
+//! One GRPO step reads top to bottom in `Session::grpo_step`: the step's rooms, the rollouts
+//! (`rollout`), the advantages and update (`update`) and the step's metrics
+//! (`metrics`). What the loops around it share — metrics lines, checkpoints, Ctrl-C —
+//! is `ledger`; every random stream comes from `seeds`, so a checkpoint's step
+//! is its whole random state and a resumed run on the CPU reproduces the uninterrupted one.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use metaspatial_env::data::dataset::{Dataset, GeneratorInfo, Manifest, ReferenceLayout, Split};
-use metaspatial_env::data::generate::{GENERATOR_VERSION, GenConfig, generate};
+use indicatif::{MultiProgress, ProgressBar};
+use metaspatial_env::data::dataset::{Dataset, ReferenceLayout, Split};
+use metaspatial_env::data::procedural;
 use metaspatial_env::data::rng::Rng;
-use metaspatial_env::data::solver::{SolverConfig, solve};
+use metaspatial_env::data::solver::SolverConfig;
 use metaspatial_env::{EpisodeConfig, Room};
-use metaspatial_policy::lora::LoraConfig;
 use metaspatial_policy::tiny::TinyPreset;
-use metaspatial_policy::{FinishReason, LoadOptions, Policy, SamplingParams, Weights};
-use metaspatial_replay::record::{
-    CollisionRecord, EvalReport, ImageRecord, MetricsLine, ObjectRecord, OutOfBoundsRecord,
-    PoseRecord, RolloutRecord, RoomRecord, TurnRecord, Violations, step_name,
-};
-use metaspatial_rewards::RewardSet;
-use rayon::prelude::*;
-use tch::Tensor;
+use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Weights};
+use metaspatial_replay::record::{EvalReport, RunLayout};
 
-use crate::config::{DataSource, Finetune, ModelSource, OptimiserConfig, RunConfig};
-use crate::eval::{self, PerRoom, RoomOutcome};
+use crate::checkpoint::{load_adapters, load_policy, trainable};
+use crate::config::{DataSource, Finetune, ModelSource, RunConfig};
+use crate::eval::{self, Comparison, PerRoom, evaluate};
+use crate::ledger::{Ledger, LedgerSettings};
+use crate::metrics::step_metrics;
 use crate::optim::AdamW;
-use crate::rollout::{RenderThread, RolloutSettings, Scorer, Trajectory, Views, mix, rollout};
-use crate::rundir::{RunDir, TrainerState, ensure_fresh, read_state};
+use crate::progress::bar_style;
+use crate::records::rollout_records;
+use crate::rollout::{RenderAndRewards, RolloutSettings, Trajectory, rollout};
+use crate::rundir::{RunDir, ensure_fresh};
+use crate::seeds::{self, EpochOrder};
 use crate::sft;
-use crate::update::{self, UpdateStats};
+use crate::update::{self, UpdateStats, guard_oom};
 
 /// Set by Ctrl-C: the run checkpoints at the end of the current step and stops.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Non-finite updates in a row after which the run checkpoints and stops.
 pub const MAX_BAD_STEPS: u32 = 3;
-
-/// Evaluations of the policy before and after GRPO.
-#[derive(Debug, Clone)]
-pub struct Comparison {
-    /// Before GRPO (after SFT when there is one).
-    pub before: EvalReport,
-    /// After the last step.
-    pub after: EvalReport,
-    /// Paired per-room difference of the valid-scene rate (after − before) and its SE.
-    pub valid_difference: (f64, f64),
-    /// Paired per-room difference of the mean total reward and its SE.
-    pub reward_difference: (f64, f64),
-}
 
 /// Where and how a run goes.
 #[derive(Debug, Clone)]
@@ -72,9 +59,7 @@ pub(crate) struct Session {
     config: RunConfig,
     pub(crate) dir: RunDir,
     data: Dataset,
-    rewards: RewardSet,
-    renderer: RenderThread,
-    views: Views,
+    scoring: RenderAndRewards,
     pub(crate) device: tch::Device,
     pub(crate) progress: MultiProgress,
 }
@@ -101,7 +86,7 @@ pub(crate) struct StepOutcome {
 pub fn run(config: RunConfig, options: &RunOptions) -> anyhow::Result<Option<Comparison>> {
     if options.resume {
         anyhow::ensure!(
-            options.out.join("config.ron").exists(),
+            RunLayout::new(&options.out).config().exists(),
             "--resume: {} holds no run (no config.ron)",
             options.out.display()
         );
@@ -128,208 +113,21 @@ pub fn run_sft(config: RunConfig, out: &Path) -> anyhow::Result<PathBuf> {
     session.supervised(&start, out)
 }
 
-/// Loads a policy for training from a model directory.
-fn load_policy(
-    dir: &Path,
-    config: &RunConfig,
-    device: tch::Device,
-    weights: Weights,
-) -> anyhow::Result<Policy> {
-    let (lora, train_base) = match &config.model.finetune {
-        Finetune::Full => (None, true),
-        Finetune::Lora(l) => (Some(l.clone()), false),
-    };
-    Policy::load(
-        dir,
-        &LoadOptions {
-            device,
-            kind: config.model.dtype.kind(),
-            lora,
-            train_base,
-            weights,
-        },
-    )
-    .with_context(|| format!("loading the model {}", dir.display()))
-}
-
-/// The trainable parameters by name.
-fn trainable(policy: &Policy) -> Vec<(String, Tensor)> {
-    let store = policy.lora_var_store().unwrap_or(policy.var_store());
-    store
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .collect()
-}
-
-/// Writes the policy's weights into a checkpoint directory: the full model (`model/`, Hugging
-/// Face layout) or the adapters (`adapters.safetensors`).
-fn save_weights(policy: &Policy, dir: &Path) -> anyhow::Result<()> {
-    if let Some(store) = policy.lora_var_store() {
-        let mut named: Vec<(String, Tensor)> = store.variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let path = dir.join("adapters.safetensors");
-        Tensor::write_safetensors(&named, &path)
-            .with_context(|| format!("writing {}", path.display()))?;
-    } else {
-        policy
-            .export(
-                &dir.join("model"),
-                policy.model.kind(),
-                metaspatial_policy::checkpoint::DEFAULT_SHARD_BYTES,
-            )
-            .context("writing the model")?;
-    }
-    Ok(())
-}
-
-/// Writes a checkpoint (weights or adapters, optimiser, `state`) into `dir`, keeping the newest
-/// `logging.keep_checkpoints`.
-fn save_checkpoint(
-    dir: &RunDir,
-    state: &TrainerState,
-    config: &RunConfig,
-    policy: &Policy,
-    opt: &AdamW,
-) -> anyhow::Result<PathBuf> {
-    dir.write_checkpoint(state, config.logging.keep_checkpoints, |d| {
-        save_weights(policy, d)?;
-        opt.save(&d.join("optimizer.safetensors"))
-    })
-}
-
-/// Loads a checkpoint's adapters into a policy built with the same `LoRA` config.
-fn load_adapters(policy: &Policy, checkpoint: &Path) -> anyhow::Result<()> {
-    let path = checkpoint.join("adapters.safetensors");
-    let store = policy
-        .lora_var_store()
-        .context("the checkpoint holds adapters but the config trains the full model")?;
-    let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .into_iter()
-        .collect();
-    tch::no_grad(|| {
-        for (name, mut var) in store.variables() {
-            let value = saved
-                .get(&name)
-                .with_context(|| format!("{}: no adapter `{name}`", path.display()))?;
-            var.copy_(&value.to_kind(var.kind()));
-        }
-        Ok(())
-    })
-}
-
-/// Opens a run checkpoint (`model/` or adapters on `base_model`) or a model directory for
-/// evaluation.
-pub fn load_for_eval(
-    checkpoint: &Path,
-    device: tch::Device,
-    lora: Option<&LoraConfig>,
-) -> anyhow::Result<Policy> {
-    let options = |lora: Option<LoraConfig>| LoadOptions {
-        device,
-        lora,
-        ..LoadOptions::default()
-    };
-    if checkpoint.join("config.json").exists() {
-        return Ok(Policy::load(checkpoint, &options(None))?);
-    }
-    if checkpoint.join("model").join("config.json").exists() {
-        return Ok(Policy::load(&checkpoint.join("model"), &options(None))?);
-    }
-    let state = read_state(checkpoint)?;
-    let base = state.base_model.with_context(|| {
-        format!(
-            "{}: neither a model directory nor a run checkpoint",
-            checkpoint.display()
-        )
-    })?;
-    let policy = Policy::load(&base, &options(Some(lora.cloned().unwrap_or_default())))?;
-    load_adapters(&policy, checkpoint)?;
-    Ok(policy)
-}
-
-/// The progress-bar look every long stage shares.
-pub(crate) fn bar_style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template)
-        .expect("a valid template")
-        .progress_chars("=> ")
-}
-
-/// Plays one greedy (or low-temperature) episode per room and returns each room's outcome.
-pub fn evaluate(
-    policy: &Policy,
-    scorer: &Scorer<'_>,
-    rooms: &[Room],
-    config: &RunConfig,
-    progress: &ProgressBar,
-) -> anyhow::Result<Vec<RoomOutcome>> {
-    let settings = RolloutSettings {
-        group_size: 1,
-        episode: EpisodeConfig {
-            max_turns: config.eval.max_turns,
-            ..config.episode()
-        },
-        sampling: SamplingParams {
-            greedy: config.eval.temperature <= 0.0,
-            temperature: config.eval.temperature.max(1e-6),
-            top_p: config.generation.top_p,
-            max_new_tokens: config.generation.max_new_tokens,
-            stop_tokens: policy.stop_tokens()?,
-            suppress_tokens: policy.vision_tokens()?,
-            seed: mix(config.seed, 0xE7A1),
-            ..SamplingParams::default()
-        },
-        rooms_per_call: 32,
-        save_images: None,
-    };
-    let (trajectories, _) = rollout(policy, scorer, rooms, &settings, progress)?;
-    Ok(trajectories
-        .into_iter()
-        .map(|t| {
-            let last = t
-                .turns
-                .into_iter()
-                .last()
-                .expect("every episode plays a turn");
-            RoomOutcome {
-                assessment: last.prepared.assessment,
-                reward: last.scored.total,
-            }
-        })
-        .collect())
-}
-
 impl Session {
     pub(crate) fn open(config: RunConfig, root: &Path) -> anyhow::Result<Self> {
         let dir = RunDir::create_with_config(root, &config.to_ron()?)?;
         let device = config.model.device.device()?;
-        let rewards = config.reward_set("the run config's rewards")?;
-        let renderer = RenderThread::spawn()?;
-        let views = Views {
-            views: config.env.views.clone(),
-            size: config.env.image_size,
-        };
+        let scoring = RenderAndRewards::from_config(&config, "the run config's rewards")?;
         let data = prepare_data(&config, root)?;
         tch::manual_seed(config.seed as i64);
         Ok(Self {
             config,
             dir,
             data,
-            rewards,
-            renderer,
-            views,
+            scoring,
             device,
             progress: MultiProgress::new(),
         })
-    }
-
-    fn scorer(&self) -> Scorer<'_> {
-        Scorer {
-            rewards: &self.rewards,
-            renderer: &self.renderer,
-            views: &self.views,
-        }
     }
 
     fn split(&self, name: &str) -> anyhow::Result<(Split, &[Room])> {
@@ -434,6 +232,11 @@ impl Session {
                     .join("optimizer.safetensors"),
             )?;
         }
+        let mut learner = Learner {
+            policy,
+            reference: None,
+            opt,
+        };
         let (split, rooms) = self.split(&self.config.data.train_split)?;
         let layouts = self.data.layouts.get(&split).map_or(&[][..], Vec::as_slice);
         if layouts.is_empty() {
@@ -450,9 +253,9 @@ impl Session {
             .collect();
         let build = Instant::now();
         let examples = sft::examples(
-            &policy,
-            &self.renderer,
-            &self.views,
+            &learner.policy,
+            &self.scoring.renderer,
+            &self.scoring.views,
             &pairs,
             &self.config.episode(),
             cfg.repair_turns,
@@ -472,50 +275,47 @@ impl Session {
             "sft  [{bar:30}] {pos}/{len} steps  {msg}  {elapsed_precise} (eta {eta})",
         ));
         bar.set_position(step);
-        let session_start = Instant::now();
-        let mut order = EpochOrder::new(examples.len(), mix(self.config.seed, 0x5F7));
+        let ledger = Ledger::start(
+            &dir,
+            LedgerSettings {
+                stage: "supervised step",
+                seed: self.config.seed,
+                per_step: cfg.batch_size as u64,
+                steps: cfg.steps,
+                checkpoint_every: self.config.logging.checkpoint_every,
+                keep_checkpoints: self.config.logging.keep_checkpoints,
+            },
+            elapsed,
+        );
+        let mut order = EpochOrder::new(examples.len(), seeds::sft_order(self.config.seed));
         while step < cfg.steps {
             step += 1;
             let t0 = Instant::now();
-            let batch: Vec<&crate::update::Sample> = (0..cfg.batch_size as u64)
+            let batch: Vec<&update::Sample> = (0..cfg.batch_size as u64)
                 .map(|k| &examples[order.at((step - 1) * cfg.batch_size as u64 + k)])
                 .collect();
             let lr = cfg.optimiser.lr_at(step, cfg.steps);
-            let stats = sft::step(&policy, &mut opt, &batch, &cfg.optimiser, lr)?;
+            let stats = sft::step(
+                &learner.policy,
+                &mut learner.opt,
+                &batch,
+                &cfg.optimiser,
+                lr,
+            )?;
             let seconds = t0.elapsed().as_secs_f64();
             bar.set_message(format!("loss {:.3}", stats.loss));
             bar.inc(1);
-            dir.append_metrics(&MetricsLine {
+            ledger.log(
                 step,
-                elapsed: elapsed + session_start.elapsed().as_secs_f64(),
-                values: BTreeMap::from([
+                BTreeMap::from([
                     ("loss".to_owned(), stats.loss),
                     ("grad_norm".to_owned(), stats.grad_norm),
                     ("lr".to_owned(), lr),
                     ("tokens_per_s".to_owned(), stats.tokens as f64 / seconds),
                     ("time/train".to_owned(), seconds),
                 ]),
-            })?;
-            let last = step == cfg.steps;
-            if last
-                || step % self.config.logging.checkpoint_every == 0
-                || INTERRUPTED.load(Ordering::SeqCst)
-            {
-                let state = TrainerState {
-                    step,
-                    elapsed: elapsed + session_start.elapsed().as_secs_f64(),
-                    seed: self.config.seed,
-                    rooms_seen: step * cfg.batch_size as u64,
-                    bad_steps_in_a_row: 0,
-                    base_model: None,
-                };
-                save_checkpoint(&dir, &state, &self.config, &policy, &opt)?;
-                if INTERRUPTED.load(Ordering::SeqCst) && !last {
-                    bail!(
-                        "interrupted: checkpoint written at supervised step {step}; rerun with --resume"
-                    );
-                }
-            }
+            )?;
+            ledger.end_step(step, false, || ledger.checkpoint(step, 0, None, &learner))?;
         }
         bar.finish_and_clear();
         Ok(dir.checkpoint_dir(cfg.steps).join("model"))
@@ -533,7 +333,7 @@ impl Session {
         bar.set_style(bar_style(
             "eval [{bar:30}] {pos}/{len} answers  {elapsed_precise}",
         ));
-        let outcomes = evaluate(policy, &self.scorer(), rooms, &self.config, &bar)?;
+        let outcomes = evaluate(policy, &self.scoring, rooms, &self.config, &bar)?;
         bar.finish_and_clear();
         let source = format!("{} split", self.config.data.eval_split);
         let report = eval::report(step, &source, rooms, &outcomes);
@@ -620,7 +420,7 @@ impl Session {
         let algorithm = &config.algorithm;
         let policy = &learner.policy;
         let step_start = Instant::now();
-        tch::manual_seed(mix(config.seed, step) as i64);
+        tch::manual_seed(seeds::step(config.seed, step) as i64);
         let rooms = self.rooms_of_step(step)?;
         let settings = RolloutSettings {
             group_size: algorithm.group_size,
@@ -631,13 +431,13 @@ impl Session {
                 max_new_tokens: config.generation.max_new_tokens,
                 stop_tokens: policy.stop_tokens()?,
                 suppress_tokens: policy.vision_tokens()?,
-                seed: mix(config.seed, step),
+                seed: seeds::step(config.seed, step),
                 ..SamplingParams::default()
             },
             rooms_per_call: (algorithm.rooms_per_step / 2).max(1),
             save_images,
         };
-        let (trajectories, times) = rollout(policy, &self.scorer(), &rooms, &settings, bar)?;
+        let (trajectories, times) = rollout(policy, &self.scoring, &rooms, &settings, bar)?;
         let rollout_seconds = step_start.elapsed().as_secs_f64();
         let advantages = update::advantages(&trajectories, algorithm.group_size, algorithm);
         let samples = update::samples(&trajectories, &advantages, algorithm.group_size, algorithm);
@@ -715,18 +515,19 @@ impl Session {
         steps_bar.set_position(step);
         let rollout_bar = self.progress.add(ProgressBar::new(0));
         rollout_bar.set_style(bar_style("     [{bar:30}] {pos}/{len} answers"));
-        let session_start = Instant::now();
-        let checkpoint = |step: u64, bad: u32, learner: &Learner| -> anyhow::Result<PathBuf> {
-            let state = TrainerState {
-                step,
-                elapsed: elapsed + session_start.elapsed().as_secs_f64(),
+        let ledger = Ledger::start(
+            &self.dir,
+            LedgerSettings {
+                stage: "step",
                 seed: config.seed,
-                rooms_seen: step * algorithm.rooms_per_step as u64,
-                bad_steps_in_a_row: bad,
-                base_model: lora.then(|| start_model.to_path_buf()),
-            };
-            save_checkpoint(&self.dir, &state, config, &learner.policy, &learner.opt)
-        };
+                per_step: algorithm.rooms_per_step as u64,
+                steps: algorithm.steps,
+                checkpoint_every: config.logging.checkpoint_every,
+                keep_checkpoints: config.logging.keep_checkpoints,
+            },
+            elapsed,
+        );
+        let base_model = lora.then_some(start_model);
         while step < algorithm.steps {
             step += 1;
             let log_rollouts =
@@ -735,7 +536,7 @@ impl Session {
                 .then(|| -> anyhow::Result<_> {
                     Ok((
                         self.dir.rollout_image_dir(step)?,
-                        format!("rollouts/{}", step_name(step)),
+                        RunLayout::rollout_images_relative(step),
                     ))
                 })
                 .transpose()?;
@@ -758,33 +559,20 @@ impl Session {
             }
             let values = outcome.values;
             let mean_reward = values.get("reward/total/mean").copied().unwrap_or(0.0);
-            self.dir.append_metrics(&MetricsLine {
-                step,
-                elapsed: elapsed + session_start.elapsed().as_secs_f64(),
-                values,
-            })?;
+            ledger.log(step, values)?;
             steps_bar.set_message(format!("reward {mean_reward:.3}"));
             steps_bar.inc(1);
+            let checkpoint = || ledger.checkpoint(step, bad_in_a_row, base_model, &learner);
             if bad_in_a_row >= MAX_BAD_STEPS {
-                let dir = checkpoint(step, bad_in_a_row, &learner)?;
+                let dir = checkpoint()?;
                 bail!(
                     "{MAX_BAD_STEPS} non-finite losses in a row at step {step}; checkpoint in {} — \
                      lower optimiser.lr or raise max_grad_norm",
                     dir.display()
                 );
             }
-            let interrupted = INTERRUPTED.load(Ordering::SeqCst);
             let stop_here = options.stop_after == Some(step);
-            if step == algorithm.steps
-                || step % config.logging.checkpoint_every == 0
-                || interrupted
-                || stop_here
-            {
-                checkpoint(step, bad_in_a_row, &learner)?;
-            }
-            if interrupted {
-                bail!("interrupted: checkpoint written at step {step}; rerun with --resume");
-            }
+            ledger.end_step(step, stop_here, checkpoint)?;
             if stop_here {
                 return Ok(None);
             }
@@ -809,281 +597,6 @@ impl Session {
     }
 }
 
-/// Runs the update, turning a CUDA out-of-memory panic into an error naming the setting to
-/// lower.
-fn guard_oom(
-    optimiser: &OptimiserConfig,
-    f: impl FnOnce() -> anyhow::Result<UpdateStats>,
-) -> anyhow::Result<UpdateStats> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(result) => result,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default();
-            if message.contains("out of memory") {
-                bail!(
-                    "the GPU ran out of memory in the update with optimiser.micro_batch = {}; \
-                     lower it (gradients accumulate, results stay the same): {message}",
-                    optimiser.micro_batch
-                );
-            }
-            std::panic::resume_unwind(panic)
-        }
-    }
-}
-
-/// The data cursor: position p of the stream is item `order_e[p mod n]` of epoch e = p / n,
-/// each epoch a fresh permutation drawn from (seed, e).
-struct EpochOrder {
-    n: usize,
-    seed: u64,
-    epoch: Option<u64>,
-    order: Vec<usize>,
-}
-
-impl EpochOrder {
-    fn new(n: usize, seed: u64) -> Self {
-        Self {
-            n,
-            seed,
-            epoch: None,
-            order: Vec::new(),
-        }
-    }
-
-    fn at(&mut self, position: u64) -> usize {
-        let n = self.n as u64;
-        let epoch = position / n;
-        if self.epoch != Some(epoch) {
-            self.order = (0..self.n).collect();
-            Rng::new(mix(self.seed, epoch)).shuffle(&mut self.order);
-            self.epoch = Some(epoch);
-        }
-        self.order[(position % n) as usize]
-    }
-}
-
-/// Per-step scalars of the rollouts and the update.
-fn step_metrics(
-    trajectories: &[Trajectory],
-    zero_variance: &[bool],
-    stats: &UpdateStats,
-) -> BTreeMap<String, f64> {
-    let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut lengths = Vec::new();
-    let mut truncated = 0usize;
-    for t in trajectories {
-        for turn in &t.turns {
-            columns
-                .entry("total".to_owned())
-                .or_default()
-                .push(turn.scored.total);
-            for c in &turn.scored.components {
-                columns.entry(c.name.clone()).or_default().push(c.value);
-            }
-            lengths.push(turn.response_tokens.len() as f64);
-            truncated += usize::from(turn.finish == FinishReason::Length);
-        }
-    }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let std = |v: &[f64]| {
-        let m = mean(v);
-        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt()
-    };
-    let mut out = BTreeMap::new();
-    for (name, values) in &columns {
-        out.insert(format!("reward/{name}/mean"), mean(values));
-        out.insert(format!("reward/{name}/std"), std(values));
-    }
-    let finals: Vec<&crate::rollout::Turn> =
-        trajectories.iter().filter_map(|t| t.turns.last()).collect();
-    let final_rewards: Vec<f64> = finals.iter().map(|t| t.scored.total).collect();
-    out.insert("final_turn_reward".to_owned(), mean(&final_rewards));
-    out.insert(
-        "valid_scene/final".to_owned(),
-        mean(
-            &finals
-                .iter()
-                .map(|t| f64::from(u8::from(t.prepared.assessment.valid_scene)))
-                .collect::<Vec<_>>(),
-        ),
-    );
-    out.insert(
-        "turns/mean".to_owned(),
-        mean(
-            &trajectories
-                .iter()
-                .map(|t| t.turns.len() as f64)
-                .collect::<Vec<_>>(),
-        ),
-    );
-    out.insert("response_length".to_owned(), mean(&lengths));
-    out.insert(
-        "truncated_fraction".to_owned(),
-        truncated as f64 / lengths.len().max(1) as f64,
-    );
-    out.insert(
-        "zero_variance_groups".to_owned(),
-        zero_variance.iter().filter(|z| **z).count() as f64 / zero_variance.len().max(1) as f64,
-    );
-    out.insert("loss".to_owned(), stats.last.loss);
-    out.insert("policy_loss".to_owned(), stats.last.policy_loss);
-    out.insert("kl".to_owned(), stats.last.kl);
-    out.insert("entropy".to_owned(), stats.last.entropy);
-    out.insert("clip_fraction".to_owned(), stats.last.clip_fraction);
-    out.insert("max_log_ratio".to_owned(), stats.last.max_log_ratio);
-    out.insert("grad_norm".to_owned(), stats.grad_norm);
-    out.insert("trained_sequences".to_owned(), stats.sequences as f64);
-    out.insert("trained_tokens".to_owned(), stats.tokens as f64);
-    out.insert("skipped_updates".to_owned(), stats.skipped as f64);
-    out
-}
-
-/// The step's trajectories as replay records.
-fn rollout_records(
-    step: u64,
-    rooms: &[Room],
-    trajectories: &[Trajectory],
-    advantages: &[Vec<f64>],
-) -> Vec<RolloutRecord> {
-    trajectories
-        .iter()
-        .zip(advantages)
-        .map(|(t, adv)| {
-            let room = &rooms[t.room];
-            RolloutRecord {
-                step,
-                group: t.room,
-                sample: t.sample,
-                room: RoomRecord {
-                    id: room.id.clone(),
-                    size: [room.size.length, room.size.width, room.size.height],
-                    description: room.description.clone(),
-                    objects: room
-                        .objects
-                        .iter()
-                        .map(|o| ObjectRecord {
-                            id: o.id.clone(),
-                            category: o.category.clone(),
-                            size: [o.size.length, o.size.width, o.size.height],
-                        })
-                        .collect(),
-                },
-                reward: t.turns.last().map_or(0.0, |x| x.scored.total),
-                turns: t
-                    .turns
-                    .iter()
-                    .zip(adv)
-                    .enumerate()
-                    .map(|(i, (turn, a))| turn_record(i + 1, turn, *a))
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
-fn turn_record(turn: usize, t: &crate::rollout::Turn, advantage: f64) -> TurnRecord {
-    let a = &t.prepared.assessment;
-    let (reasoning, answer) = split_response(&t.response);
-    TurnRecord {
-        turn,
-        prompt: t.prompt_text.clone(),
-        response: t.response.clone(),
-        reasoning,
-        answer,
-        format_error: a.format_error.clone(),
-        prompt_tokens: t.prompt.tokens.len(),
-        response_tokens: t.response_tokens.len(),
-        finish: match t.finish {
-            FinishReason::Stop => "stop",
-            FinishReason::Length => "length",
-        }
-        .to_owned(),
-        reward: t.scored.total,
-        advantage,
-        components: t
-            .scored
-            .components
-            .iter()
-            .map(|c| (c.name.clone(), c.weighted))
-            .collect(),
-        valid: a.valid_scene,
-        poses: a
-            .layout
-            .poses
-            .iter()
-            .map(|p| PoseRecord {
-                id: p.id.clone(),
-                position: p.position,
-                rotation: p.rotation,
-            })
-            .collect(),
-        violations: Violations {
-            collisions: a
-                .collisions
-                .iter()
-                .map(|c| CollisionRecord {
-                    a: c.a.clone(),
-                    b: c.b.clone(),
-                    depth: c.depth,
-                })
-                .collect(),
-            out_of_bounds: a
-                .out_of_bounds
-                .iter()
-                .map(|o| OutOfBoundsRecord {
-                    id: o.id.clone(),
-                    fraction: o.fraction_outside,
-                    boundary: o.boundary.clone(),
-                })
-                .collect(),
-            unsupported: a.unsupported.iter().map(|u| u.id.clone()).collect(),
-            unsatisfied_relations: a
-                .relations
-                .iter()
-                .filter(|r| !r.satisfied)
-                .map(|r| format!("{} {} {}", r.subject, r.relation, r.object))
-                .collect(),
-            missing_objects: a.missing_objects.clone(),
-        },
-        images: t
-            .image_paths
-            .iter()
-            .map(|path| ImageRecord {
-                view: view_of(path),
-                path: path.clone(),
-            })
-            .collect(),
-    }
-}
-
-/// The view name in a saved image's file name (`…-top.png`).
-fn view_of(path: &str) -> String {
-    path.rsplit('-')
-        .next()
-        .and_then(|s| s.strip_suffix(".png"))
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The `<think>` and `<answer>` parts of a response, when present.
-fn split_response(response: &str) -> (Option<String>, Option<String>) {
-    let between = |open: &str, close: &str| {
-        let start = response.find(open)? + open.len();
-        let end = response[start..]
-            .find(close)
-            .map_or(response.len(), |e| start + e);
-        Some(response[start..end].trim().to_owned())
-    };
-    (
-        between("<think>", "</think>"),
-        between("<answer>", "</answer>"),
-    )
-}
-
 /// Rooms prepared for the run: the configured dataset, or rooms generated and solved (once)
 /// in the run directory.
 fn prepare_data(config: &RunConfig, root: &Path) -> anyhow::Result<Dataset> {
@@ -1098,40 +611,19 @@ fn prepare_data(config: &RunConfig, root: &Path) -> anyhow::Result<Dataset> {
     if dir.join("manifest.json").exists() {
         return Dataset::open(&dir).with_context(|| format!("opening {}", dir.display()));
     }
-    let cfg = GenConfig {
-        seed: settings.seed,
-        min_objects: settings.min_objects,
-        max_objects: settings.max_objects,
-    };
     let bar = ProgressBar::new(settings.rooms);
     bar.set_style(bar_style(
         "data [{bar:30}] {pos}/{len} rooms generated and solved",
     ));
-    let solver = SolverConfig::default();
-    let made: Vec<(Room, ReferenceLayout)> = (0..settings.rooms)
-        .into_par_iter()
-        .map(|i| {
-            let room = generate(&cfg, i);
-            let layout = ReferenceLayout::from_solution(&room, &solve(&room, &solver));
+    let mut data = procedural::build(
+        settings.rooms,
+        &settings.generator(),
+        Some(&SolverConfig::default()),
+        || {
             bar.inc(1);
-            (room, layout)
-        })
-        .collect();
+        },
+    );
     bar.finish_and_clear();
-    let mut data = Dataset::new(Manifest::new(
-        "procedural",
-        Some(GeneratorInfo {
-            version: GENERATOR_VERSION.to_owned(),
-            seed: settings.seed,
-            min_objects: settings.min_objects,
-            max_objects: settings.max_objects,
-        }),
-    ));
-    for (i, (room, layout)) in made.into_iter().enumerate() {
-        let split = Split::for_index(i as u64);
-        data.rooms.entry(split).or_default().push(room);
-        data.layouts.entry(split).or_default().push(layout);
-    }
     let tmp = root.join(".data.tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     data.write(&tmp)?;
@@ -1166,31 +658,4 @@ fn tokenizer_corpus(
         }
     }
     corpus
-}
-
-/// Formats the before/after comparison.
-#[must_use]
-pub fn format_comparison(c: &Comparison, run_dir: &Path) -> String {
-    let mut out = eval::format_table(&[("before GRPO", &c.before), ("after GRPO", &c.after)]);
-    let verdict = |(d, se): (f64, f64)| {
-        let z = if se > 0.0 {
-            d / se
-        } else if d == 0.0 {
-            0.0
-        } else {
-            f64::INFINITY * d.signum()
-        };
-        format!(
-            "{d:+.3} ± {se:.3} (paired SE; {z:.1} SE{})",
-            if z > 2.0 { ", improved" } else { "" }
-        )
-    };
-    let _ = write!(
-        out,
-        "\nvalid-scene rate change: {}\nmean total reward change: {}\n\nbrowse the rollouts: metaspatial-rl replay {}\n",
-        verdict(c.valid_difference),
-        verdict(c.reward_difference),
-        run_dir.display()
-    );
-    out
 }

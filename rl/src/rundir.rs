@@ -9,7 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use metaspatial_replay::record::{EvalReport, MetricsLine, RolloutRecord, step_name};
+use metaspatial_env::data::dataset::write_atomic;
+use metaspatial_replay::record::{EvalReport, MetricsLine, RolloutRecord, RunLayout, step_name};
 use serde::{Deserialize, Serialize};
 
 use crate::eval::PerRoom;
@@ -36,38 +37,23 @@ pub struct TrainerState {
 /// A run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
-    root: PathBuf,
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, flushed to disk first.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
+    layout: RunLayout,
 }
 
 impl RunDir {
     /// Creates (or reopens) the directory.
     pub fn create(root: &Path) -> anyhow::Result<Self> {
-        for sub in ["", "rollouts", "checkpoints", "eval"] {
-            let dir = root.join(sub);
+        let layout = RunLayout::new(root);
+        for dir in [
+            layout.root().to_path_buf(),
+            layout.rollouts(),
+            layout.checkpoints(),
+            layout.evals(),
+        ] {
             fs::create_dir_all(&dir)
                 .with_context(|| format!("creating the run directory {}", dir.display()))?;
         }
-        Ok(Self {
-            root: root.to_path_buf(),
-        })
+        Ok(Self { layout })
     }
 
     /// Creates (or reopens) a run's directory with `ron_text` as its resolved `config.ron`,
@@ -77,20 +63,26 @@ impl RunDir {
     pub fn create_with_config(root: &Path, ron_text: &str) -> anyhow::Result<Self> {
         fs::create_dir_all(root)
             .with_context(|| format!("creating the run directory {}", root.display()))?;
-        write_atomic(&root.join("config.ron"), ron_text.as_bytes())?;
+        write_atomic(&RunLayout::new(root).config(), ron_text.as_bytes())?;
         Self::create(root)
     }
 
     /// The directory itself.
     #[must_use]
     pub fn root(&self) -> &Path {
-        &self.root
+        self.layout.root()
+    }
+
+    /// Where each of its files lies.
+    #[must_use]
+    pub fn layout(&self) -> &RunLayout {
+        &self.layout
     }
 
     /// `metrics.jsonl`.
     #[must_use]
     pub fn metrics_path(&self) -> PathBuf {
-        self.root.join("metrics.jsonl")
+        self.layout.metrics()
     }
 
     /// Appends one metrics line (flushed, so a follower sees it at once).
@@ -141,12 +133,12 @@ impl RunDir {
             text.push_str(&serde_json::to_string(line)?);
             text.push('\n');
         }
-        write_atomic(&self.metrics_path(), text.as_bytes())
+        Ok(write_atomic(&self.metrics_path(), text.as_bytes())?)
     }
 
     /// The folder for step `step`'s rollout images, created.
     pub fn rollout_image_dir(&self, step: u64) -> anyhow::Result<PathBuf> {
-        let dir = self.root.join("rollouts").join(step_name(step));
+        let dir = self.layout.rollout_images(step);
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(dir)
     }
@@ -158,49 +150,46 @@ impl RunDir {
             text.push_str(&serde_json::to_string(r)?);
             text.push('\n');
         }
-        let path = self
-            .root
-            .join("rollouts")
-            .join(format!("{}.jsonl", step_name(step)));
-        write_atomic(&path, text.as_bytes())
+        Ok(write_atomic(
+            &self.layout.rollout_file(step),
+            text.as_bytes(),
+        )?)
     }
 
     /// Writes an evaluation report.
     pub fn write_eval(&self, report: &EvalReport) -> anyhow::Result<()> {
-        let path = self
-            .root
-            .join("eval")
-            .join(format!("{}.json", step_name(report.step)));
-        write_atomic(&path, serde_json::to_string_pretty(report)?.as_bytes())
+        let path = self.layout.eval_file(report.step);
+        Ok(write_atomic(
+            &path,
+            serde_json::to_string_pretty(report)?.as_bytes(),
+        )?)
     }
 
     /// Writes the per-room headline values of an evaluation (beside the report, in
     /// `eval/per-room/`).
     pub fn write_per_room(&self, step: u64, values: &PerRoom) -> anyhow::Result<()> {
-        let dir = self.root.join("eval").join("per-room");
+        let dir = self.layout.per_room();
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("{}.json", step_name(step)));
-        write_atomic(&path, serde_json::to_string(values)?.as_bytes())
+        let path = self.layout.per_room_file(step);
+        Ok(write_atomic(
+            &path,
+            serde_json::to_string(values)?.as_bytes(),
+        )?)
     }
 
     /// Whether the evaluation of `step` is complete (its per-room values are written last).
     #[must_use]
     pub fn has_eval(&self, step: u64) -> bool {
-        self.root
-            .join("eval")
-            .join("per-room")
-            .join(format!("{}.json", step_name(step)))
-            .exists()
+        self.layout.per_room_file(step).exists()
     }
 
     /// Reads an evaluation report and its per-room values.
     pub fn read_eval(&self, step: u64) -> anyhow::Result<(EvalReport, PerRoom)> {
-        let name = format!("{}.json", step_name(step));
         let read = |path: PathBuf| -> anyhow::Result<String> {
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
         };
-        let report_path = self.root.join("eval").join(&name);
-        let per_room_path = self.root.join("eval").join("per-room").join(&name);
+        let report_path = self.layout.eval_file(step);
+        let per_room_path = self.layout.per_room_file(step);
         let report = serde_json::from_str(&read(report_path.clone())?)
             .with_context(|| format!("parsing {}", report_path.display()))?;
         let per_room = serde_json::from_str(&read(per_room_path.clone())?)
@@ -211,7 +200,7 @@ impl RunDir {
     /// The checkpoint directory of `step`.
     #[must_use]
     pub fn checkpoint_dir(&self, step: u64) -> PathBuf {
-        self.root.join("checkpoints").join(step_name(step))
+        self.layout.checkpoint(step)
     }
 
     /// Writes a checkpoint: `fill` writes the files into a temporary directory, which is then
@@ -223,7 +212,7 @@ impl RunDir {
         fill: impl FnOnce(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<PathBuf> {
         let dir = self.checkpoint_dir(state.step);
-        let checkpoints = self.root.join("checkpoints");
+        let checkpoints = self.layout.checkpoints();
         // Hidden entries are checkpoints half written or half removed by a killed session.
         for entry in fs::read_dir(&checkpoints)
             .with_context(|| format!("listing {}", checkpoints.display()))?
@@ -267,8 +256,8 @@ impl RunDir {
     fn discard(&self, step: u64) -> anyhow::Result<()> {
         let dir = self.checkpoint_dir(step);
         let doomed = self
-            .root
-            .join("checkpoints")
+            .layout
+            .checkpoints()
             .join(format!(".{}.old", step_name(step)));
         fs::rename(&dir, &doomed).with_context(|| format!("removing {}", dir.display()))?;
         fs::remove_dir_all(&doomed).with_context(|| format!("removing {}", doomed.display()))
@@ -276,7 +265,7 @@ impl RunDir {
 
     /// Steps of the complete checkpoints present.
     pub fn checkpoint_steps(&self) -> anyhow::Result<Vec<u64>> {
-        let dir = self.root.join("checkpoints");
+        let dir = self.layout.checkpoints();
         let mut steps = Vec::new();
         for entry in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
             let name = entry?.file_name();
@@ -312,7 +301,8 @@ pub fn read_state(checkpoint: &Path) -> anyhow::Result<TrainerState> {
 
 /// Refuses to start a fresh run over an existing one.
 pub fn ensure_fresh(root: &Path) -> anyhow::Result<()> {
-    if root.join("metrics.jsonl").exists() || root.join("checkpoints").exists() {
+    let layout = RunLayout::new(root);
+    if layout.metrics().exists() || layout.checkpoints().exists() {
         bail!(
             "{} already holds a run; pass --resume to continue it, or choose another --out",
             root.display()

@@ -2,6 +2,7 @@
 //! with the solver's layout and, with repair turns, to answer a second-turn prompt (a corrupted
 //! layout, its render and its feedback) with the reference again.
 
+use metaspatial_env::answer::{self, Precision};
 use metaspatial_env::data::dataset::ReferenceLayout;
 use metaspatial_env::data::rng::Rng;
 use metaspatial_env::{Episode, EpisodeConfig, Layout, Room};
@@ -11,29 +12,17 @@ use tch::Kind;
 
 use crate::config::OptimiserConfig;
 use crate::optim::AdamW;
-use crate::rollout::{RenderThread, Views, chat_messages};
+use crate::render_thread::{RenderThread, Views, model_inputs};
+use crate::rollout::chat_messages;
 use crate::update::{SCORE_CHUNK_TOKENS, Sample};
 
-/// A layout as an answer in `MetaSpatial`'s format, positions to the centimetre.
+/// A layout as the answer the warm-start teaches, positions to the centimetre.
 #[must_use]
 pub fn answer_text(layout: &Layout) -> String {
-    let round = |v: f64| (v * 100.0).round() / 100.0;
-    let entries: Vec<serde_json::Value> = layout
-        .poses
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "new_object_id": p.id,
-                "x": round(p.position[0]),
-                "y": round(p.position[1]),
-                "z": round(p.position[2]),
-                "rotation": p.rotation.round(),
-            })
-        })
-        .collect();
-    format!(
-        "<think>Relations first, then no overlaps.</think>\n<answer>{}</answer>",
-        serde_json::Value::Array(entries)
+    answer::write(
+        layout,
+        "Relations first, then no overlaps.",
+        Precision::Rounded,
     )
 }
 
@@ -96,12 +85,7 @@ pub fn examples(
     let frames = views.draw(renderer, &targets)?;
     let im_end = policy.tokenizer.token_id(IM_END)?;
     let processor = &policy.processor;
-    let to_inputs = |k: usize| -> anyhow::Result<Vec<_>> {
-        frames[k]
-            .iter()
-            .map(|f| Ok(processor.preprocess(&image::DynamicImage::ImageRgba8(f.color_image()))?))
-            .collect()
-    };
+    let to_inputs = |k: usize| model_inputs(processor, &frames[k]);
     let mut out = Vec::new();
     for (i, (room, layout)) in pairs.iter().enumerate() {
         let target = answer_text(layout);

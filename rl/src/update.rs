@@ -365,3 +365,29 @@ pub fn update(
     passes?;
     Ok(stats)
 }
+
+/// Runs the update, turning a CUDA out-of-memory panic into an error naming the setting to
+/// lower.
+pub(crate) fn guard_oom(
+    optimiser: &OptimiserConfig,
+    f: impl FnOnce() -> anyhow::Result<UpdateStats>,
+) -> anyhow::Result<UpdateStats> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            if message.contains("out of memory") {
+                anyhow::bail!(
+                    "the GPU ran out of memory in the update with optimiser.micro_batch = {}; \
+                     lower it (gradients accumulate, results stay the same): {message}",
+                    optimiser.micro_batch
+                );
+            }
+            std::panic::resume_unwind(panic)
+        }
+    }
+}

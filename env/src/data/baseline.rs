@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::answer::{self, Precision};
 use crate::assessment::Assessment;
 use crate::layout::{Layout, Pose};
 use crate::room::Room;
@@ -47,20 +48,10 @@ pub fn random_layout(room: &Room, rng: &mut Rng) -> Layout {
     Layout { poses }
 }
 
-/// The layout as a model answer in MetaSpatial's format.
+/// The layout as a model answer in MetaSpatial's format, every digit kept.
 #[must_use]
 pub fn answer_text(layout: &Layout) -> String {
-    let entries: Vec<serde_json::Value> = layout
-        .poses
-        .iter()
-        .map(|p| {
-            serde_json::json!({"new_object_id": p.id, "x": p.position[0], "y": p.position[1], "z": p.position[2], "rotation": p.rotation})
-        })
-        .collect();
-    format!(
-        "<think>placed by a baseline</think><answer>{}</answer>",
-        serde_json::Value::Array(entries)
-    )
+    answer::write(layout, "placed by a baseline", Precision::Exact)
 }
 
 /// Layout metrics over a set of rooms (rates in `[0, 1]`).

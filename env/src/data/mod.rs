@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod dataset;
 pub mod describe;
 pub mod generate;
+pub mod procedural;
 pub mod rng;
 pub mod solver;
 pub mod templates;

@@ -15,10 +15,18 @@ pub struct Rng {
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
-fn mix(mut z: u64) -> u64 {
+/// The `SplitMix64` output function: a bijection that scatters nearby inputs.
+fn finalise(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Mixes a seed with a stream number, so that nearby streams (steps, turns, epochs) are
+/// unrelated: the seed of stream `stream` under `seed`.
+#[must_use]
+pub fn mix(seed: u64, stream: u64) -> u64 {
+    finalise(seed ^ stream.wrapping_mul(GAMMA))
 }
 
 impl Rng {
@@ -32,14 +40,14 @@ impl Rng {
     #[must_use]
     pub fn derive(seed: u64, index: u64) -> Self {
         Self {
-            state: mix(seed ^ mix(index.wrapping_add(GAMMA))),
+            state: finalise(seed ^ finalise(index.wrapping_add(GAMMA))),
         }
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GAMMA);
-        mix(self.state)
+        finalise(self.state)
     }
 
     /// Uniform in `[0, 1)` with 53 bits of precision.

@@ -19,13 +19,16 @@ use crate::{Params, Reward, RewardContext, RewardOutcome};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bounds;
 
+/// The name configs give this reward.
+pub const NAME: &str = "bounds";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::without_params(params, Bounds)
 }
 
 impl Reward for Bounds {
     fn name(&self) -> &'static str {
-        "bounds"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

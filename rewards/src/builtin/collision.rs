@@ -53,6 +53,9 @@ pub struct Collision {
     pub params: CollisionParams,
 }
 
+/// The name configs give this reward.
+pub const NAME: &str = "collision";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::from_params(params, |p: CollisionParams| {
         if p.depth_scale > 0.0 && p.volume_scale > 0.0 && p.pair_weight >= 0.0 {
@@ -65,7 +68,7 @@ pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
 
 impl Reward for Collision {
     fn name(&self) -> &'static str {
-        "collision"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

@@ -64,6 +64,9 @@ pub struct FacingAlignment {
     pub params: FacingParams,
 }
 
+/// The name configs give this reward.
+pub const NAME: &str = "facing_alignment";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::from_params(params, |p: FacingParams| {
         let weights = [p.towards_weight, p.wall_weight, p.snap_weight];
@@ -95,7 +98,7 @@ impl Mean {
 
 impl Reward for FacingAlignment {
     fn name(&self) -> &'static str {
-        "facing_alignment"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

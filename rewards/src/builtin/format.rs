@@ -51,13 +51,16 @@ pub struct Format {
     pub params: FormatParams,
 }
 
+/// The name configs give this reward.
+pub const NAME: &str = "format";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::from_params(params, |params| Ok(Format { params }))
 }
 
 impl Reward for Format {
     fn name(&self) -> &'static str {
-        "format"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

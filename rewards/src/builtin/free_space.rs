@@ -41,13 +41,16 @@ pub struct FreeSpace {
     pub params: FreeSpaceParams,
 }
 
+/// The name configs give this reward.
+pub const NAME: &str = "free_space";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::from_params(params, |params| Ok(FreeSpace { params }))
 }
 
 impl Reward for FreeSpace {
     fn name(&self) -> &'static str {
-        "free_space"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

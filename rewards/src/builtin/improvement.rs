@@ -22,6 +22,9 @@ use crate::{Params, Reward, RewardContext, RewardOutcome};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Improvement;
 
+/// The name configs give this reward.
+pub const NAME: &str = "improvement";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::without_params(params, Improvement)
 }
@@ -54,7 +57,7 @@ pub fn quality(room: &Room, a: &Assessment) -> f64 {
 
 impl Reward for Improvement {
     fn name(&self) -> &'static str {
-        "improvement"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

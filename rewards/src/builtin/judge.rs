@@ -115,6 +115,9 @@ pub struct Judge {
     cache: Mutex<HashMap<String, RewardOutcome>>,
 }
 
+/// The name configs give this reward.
+pub const NAME: &str = "judge";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     let p: JudgeParams = params.parse_required()?;
     let api_key =
@@ -279,7 +282,7 @@ fn grades_of(content: &str) -> Result<Vec<(&'static str, f64)>, String> {
 
 impl Reward for Judge {
     fn name(&self) -> &'static str {
-        "judge"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

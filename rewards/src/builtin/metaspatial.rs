@@ -47,13 +47,16 @@ pub struct MetaSpatial {
     pub params: MetaSpatialParams,
 }
 
+/// The name configs give this reward.
+pub const NAME: &str = "metaspatial";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::from_params(params, |params| Ok(MetaSpatial { params }))
 }
 
 impl Reward for MetaSpatial {
     fn name(&self) -> &'static str {
-        "metaspatial"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

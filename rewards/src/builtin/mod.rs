@@ -37,19 +37,19 @@ use crate::{Registry, RewardContext, RewardOutcome};
 
 /// Registers every built-in reward and the plugin host.
 pub fn register_all(r: &mut Registry) {
-    r.register("format", format::factory);
-    r.register("object_set", object_set::factory);
-    r.register("collision", collision::factory);
-    r.register("bounds", bounds::factory);
-    r.register("stability", stability::factory);
-    r.register("relations", relations::factory);
-    r.register("facing_alignment", facing_alignment::factory);
-    r.register("free_space", free_space::factory);
-    r.register("visibility", visibility::factory);
-    r.register("improvement", improvement::factory);
-    r.register("metaspatial", metaspatial::factory);
-    r.register("judge", judge::factory);
-    r.register("plugin", crate::plugin::factory);
+    r.register(format::NAME, format::factory);
+    r.register(object_set::NAME, object_set::factory);
+    r.register(collision::NAME, collision::factory);
+    r.register(bounds::NAME, bounds::factory);
+    r.register(stability::NAME, stability::factory);
+    r.register(relations::NAME, relations::factory);
+    r.register(facing_alignment::NAME, facing_alignment::factory);
+    r.register(free_space::NAME, free_space::factory);
+    r.register(visibility::NAME, visibility::factory);
+    r.register(improvement::NAME, improvement::factory);
+    r.register(metaspatial::NAME, metaspatial::factory);
+    r.register(judge::NAME, judge::factory);
+    r.register(crate::plugin::NAME, crate::plugin::factory);
 }
 
 /// Geometry rewards give 0 when there is no layout to judge: an unreadable answer must never

@@ -21,13 +21,16 @@ use crate::{Params, Reward, RewardContext, RewardOutcome};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ObjectSet;
 
+/// The name configs give this reward.
+pub const NAME: &str = "object_set";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::without_params(params, ObjectSet)
 }
 
 impl Reward for ObjectSet {
     fn name(&self) -> &'static str {
-        "object_set"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

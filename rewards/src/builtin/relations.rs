@@ -53,6 +53,9 @@ pub struct Relations {
     pub params: RelationsParams,
 }
 
+/// The name configs give this reward.
+pub const NAME: &str = "relations";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::from_params(params, |p: RelationsParams| {
         if p.distance_scale > 0.0 && p.angle_scale > 0.0 {
@@ -65,7 +68,7 @@ pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
 
 impl Reward for Relations {
     fn name(&self) -> &'static str {
-        "relations"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

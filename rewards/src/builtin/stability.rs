@@ -18,13 +18,16 @@ use crate::{Params, Reward, RewardContext, RewardOutcome};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stability;
 
+/// The name configs give this reward.
+pub const NAME: &str = "stability";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::without_params(params, Stability)
 }
 
 impl Reward for Stability {
     fn name(&self) -> &'static str {
-        "stability"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

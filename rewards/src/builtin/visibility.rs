@@ -46,6 +46,9 @@ pub struct Visibility {
     pub params: VisibilityParams,
 }
 
+/// The name configs give this reward.
+pub const NAME: &str = "visibility";
+
 pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
     super::from_params(params, |p: VisibilityParams| {
         if p.min_pixels == 0 {
@@ -58,7 +61,7 @@ pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
 
 impl Reward for Visibility {
     fn name(&self) -> &'static str {
-        "visibility"
+        NAME
     }
 
     fn score(&self, ctx: &RewardContext<'_>) -> RewardOutcome {

@@ -11,9 +11,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ParallelProgressIterator, ProgressBar};
 use metaspatial_env::data::baseline::{answer_text, metrics, random_layout, table};
 use metaspatial_env::data::dataset::{
-    Dataset, GeneratorInfo, Manifest, ReferenceLayout, Split, summary, write_atomic,
+    Dataset, Manifest, ReferenceLayout, Split, summary, write_atomic,
 };
-use metaspatial_env::data::generate::{GENERATOR_VERSION, GenConfig, generate};
+use metaspatial_env::data::generate::GenConfig;
+use metaspatial_env::data::procedural;
 use metaspatial_env::data::rng::Rng;
 use metaspatial_env::data::solver::{SolverConfig, solve};
 use metaspatial_env::{AssessConfig, Room, assess};
@@ -22,7 +23,7 @@ use rayon::prelude::*;
 use super::{UsageError, parse_split};
 use crate::eval::median;
 use crate::import::{Imported, read_idesign, read_metaspatial};
-use crate::run::bar_style;
+use crate::progress::bar_style;
 
 /// Arguments of `metaspatial-rl data`.
 #[derive(Debug, Args)]
@@ -124,7 +125,12 @@ pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
             max_objects,
             out,
         } => {
-            if *min_objects == 0 || min_objects > max_objects {
+            let cfg = GenConfig {
+                seed: *seed,
+                min_objects: *min_objects,
+                max_objects: *max_objects,
+            };
+            if !cfg.objects_in_range() {
                 return Err(UsageError(format!(
                     "--min-objects {min_objects} --max-objects {max_objects}: give 1 ≤ min ≤ max"
                 ))
@@ -133,29 +139,9 @@ pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
             if out.exists() && !out.is_dir() {
                 bail!("--out {}: a file, not a directory", out.display());
             }
-            let cfg = GenConfig {
-                seed: *seed,
-                min_objects: *min_objects,
-                max_objects: *max_objects,
-            };
-            let generated: Vec<Room> = (0..*rooms)
-                .into_par_iter()
-                .progress_with(bar(*rooms as usize, "generate"))
-                .map(|i| generate(&cfg, i))
-                .collect();
-            let info = GeneratorInfo {
-                version: GENERATOR_VERSION.to_owned(),
-                seed: *seed,
-                min_objects: *min_objects,
-                max_objects: *max_objects,
-            };
-            let mut data = Dataset::new(Manifest::new("procedural", Some(info)));
-            for (i, room) in generated.into_iter().enumerate() {
-                data.rooms
-                    .entry(Split::for_index(i as u64))
-                    .or_default()
-                    .push(room);
-            }
+            let progress = bar(*rooms as usize, "generate");
+            let mut data = procedural::build(*rooms, &cfg, None, || progress.inc(1));
+            progress.finish();
             data.write(out)?;
             print!("{}", summary(&data.manifest));
             Ok(ExitCode::SUCCESS)

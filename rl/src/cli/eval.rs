@@ -11,10 +11,10 @@ use tch::Device;
 
 use super::generate::parse_device;
 use super::parse_split;
+use crate::checkpoint::load_for_eval;
 use crate::config::{Finetune, RunConfig};
-use crate::eval::{format_table, report};
-use crate::rollout::{RenderThread, Scorer, Views};
-use crate::run::{evaluate, load_for_eval};
+use crate::eval::{evaluate, format_table, report};
+use crate::rollout::RenderAndRewards;
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
@@ -96,19 +96,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         args.device.unwrap_or_else(Device::cuda_if_available),
         lora,
     )?;
-    let rewards = config.reward_set(&config_path.display().to_string())?;
-    let renderer = RenderThread::spawn()?;
-    let views = Views {
-        views: config.env.views.clone(),
-        size: config.env.image_size,
-    };
-    let scorer = Scorer {
-        rewards: &rewards,
-        renderer: &renderer,
-        views: &views,
-    };
+    let scoring = RenderAndRewards::from_config(&config, &config_path.display().to_string())?;
     let bar = ProgressBar::new(0);
-    let outcomes = evaluate(&policy, &scorer, rooms, &config, &bar)?;
+    let outcomes = evaluate(&policy, &scoring, rooms, &config, &bar)?;
     bar.finish_and_clear();
     let source = format!("{} ({} split)", args.rooms.display(), split.name());
     let step = crate::rundir::read_state(&args.checkpoint).map_or(0, |s| s.step);

@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::config::RunConfig;
-use crate::run::{INTERRUPTED, RunOptions, format_comparison, run, run_sft};
+use crate::eval::format_comparison;
+use crate::run::{INTERRUPTED, RunOptions, run, run_sft};
 
 /// Arguments of `run`.
 #[derive(Debug, Args)]
