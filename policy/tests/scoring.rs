@@ -194,14 +194,11 @@ fn gradients_through_a_shared_prompt_match_scoring_each_sample_alone() {
         vars.iter()
             .map(|(_, v)| {
                 let mut g = v.grad();
-                let copy = if g.defined() {
-                    g.copy()
-                } else {
-                    v.zeros_like()
-                };
-                if g.defined() {
-                    let _ = tch::no_grad(|| g.copy_(&g.zeros_like()));
+                if !g.defined() {
+                    return v.zeros_like();
                 }
+                let copy = g.copy();
+                let _ = g.zero_();
                 copy
             })
             .collect()

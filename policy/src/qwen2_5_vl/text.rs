@@ -120,13 +120,13 @@ impl Attention {
     /// Keys and values `(batch, kv_heads, seq, head_dim)` of `x` `(batch, seq, hidden)`, the keys
     /// rotated.
     fn keys_values(&self, x: &Tensor, rope: &(Tensor, Tensor)) -> (Tensor, Tensor) {
-        let k = self.heads(self.k_proj.forward(x), self.num_kv_heads);
-        let v = self.heads(self.v_proj.forward(x), self.num_kv_heads);
+        let k = self.heads(&self.k_proj.forward(x), self.num_kv_heads);
+        let v = self.heads(&self.v_proj.forward(x), self.num_kv_heads);
         (rotate(&k, rope), v)
     }
 
     /// `(batch, seq, heads · head_dim)` → `(batch, heads, seq, head_dim)`.
-    fn heads(&self, y: Tensor, heads: i64) -> Tensor {
+    fn heads(&self, y: &Tensor, heads: i64) -> Tensor {
         let (b, t, _) = y.size3().expect("projections are (batch, seq, features)");
         y.view([b, t, heads, self.head_dim]).transpose(1, 2)
     }
@@ -144,7 +144,7 @@ impl Attention {
         let (b, t, _) = x
             .size3()
             .expect("decoder hidden states are (batch, seq, hidden)");
-        let q = rotate(&self.heads(self.q_proj.forward(x), self.num_heads), rope);
+        let q = rotate(&self.heads(&self.q_proj.forward(x), self.num_heads), rope);
         let (k_new, v_new) = self.keys_values(x, rope);
         let (k, v) = match context {
             Context::Own => (k_new.shallow_clone(), v_new.shallow_clone()),
