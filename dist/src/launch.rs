@@ -75,18 +75,18 @@ impl Launch {
                     .map_err(|_| Error::Launch(format!("MASTER_PORT={v:?} is not a port number")))
             })
         };
-        let (launcher, rank, world, local_rank) =
-            if let (Some(rank), Some(world)) = (number("RANK")?, number("WORLD_SIZE")?) {
-                let local = number("LOCAL_RANK")?.unwrap_or(rank);
-                (Launcher::Torchrun, rank, world, local)
-            } else if let (Some(rank), Some(world)) =
-                (number("SLURM_PROCID")?, number("SLURM_NTASKS")?)
-            {
-                let local = number("SLURM_LOCALID")?.unwrap_or(0);
-                (Launcher::Slurm, rank, world, local)
-            } else {
-                return Ok(Self::Single);
-            };
+        let (launcher, rank, world, local_rank) = if let (Some(rank), Some(world)) =
+            (number("RANK")?, number("WORLD_SIZE")?)
+        {
+            let local = number("LOCAL_RANK")?.unwrap_or(rank);
+            (Launcher::Torchrun, rank, world, local)
+        } else if let (Some(rank), Some(world)) = (number("SLURM_PROCID")?, number("SLURM_NTASKS")?)
+        {
+            let local = number("SLURM_LOCALID")?.unwrap_or(0);
+            (Launcher::Slurm, rank, world, local)
+        } else {
+            return Ok(Self::Single);
+        };
         if world == 0 || rank >= world {
             return Err(Error::Launch(format!(
                 "rank {rank} is outside a world of {world} ({launcher:?})"
