@@ -1,4 +1,4 @@
-//! PyTorch's distributed engine, c10d, for tch tensors: a `TCPStore`, Gloo (CPU) and NCCL (CUDA)
+//! `PyTorch`'s distributed engine, c10d, for tch tensors: a `TCPStore`, Gloo (CPU) and NCCL (CUDA)
 //! process groups with all-reduce, broadcast, all-gather, reduce-scatter and barrier, every one
 //! bounded by a timeout and failing with an error that names the collective and the ranks — and
 //! the launcher's environment (torchrun, SLURM) that says which rank this process is.
@@ -58,7 +58,7 @@ fn silent_note(silent: Option<&[usize]>) -> String {
         None => "; the store is unreachable too, so rank 0 (which serves it) or the launcher \
                  is gone"
             .to_owned(),
-        Some(s) if s.is_empty() => String::new(),
+        Some([]) => String::new(),
         Some(s) => {
             let list: Vec<String> = s.iter().map(ToString::to_string).collect();
             format!(

@@ -81,7 +81,7 @@ fn spawn(scenario: &str, world: usize) -> Vec<Child> {
 /// Waits for every rank (killing the stragglers after a minute); returns each one's exit code
 /// and stderr.
 fn wait_all(children: Vec<Child>) -> Vec<(Option<i32>, String)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     children
         .into_iter()
         .map(|mut child| {
@@ -219,7 +219,7 @@ fn check_collectives(group: &ProcessGroup) -> Result<(), String> {
     group.barrier().map_err(err)
 }
 
-/// Rank 2 leaves after the barrier; the others must fail their all_reduce naming it.
+/// Rank 2 leaves after the barrier; the others must fail their `all_reduce` naming it.
 fn die(group: &ProcessGroup) -> Result<(), String> {
     group.barrier().map_err(|e| e.to_string())?;
     if group.rank() == 2 {

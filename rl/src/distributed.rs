@@ -451,7 +451,7 @@ impl Ranks {
     /// when larger) and takes this rank's contiguous run of them. The calls and their seeds do
     /// not depend on the world size, so ranks together sample what one process would.
     #[must_use]
-    pub fn rollout_share(&self, rooms: Vec<Room>, chunks: Option<usize>) -> RolloutShare {
+    pub fn rollout_share(&self, rooms: &[Room], chunks: Option<usize>) -> RolloutShare {
         let chunks = chunks.unwrap_or(self.world().max(2)).max(1);
         let per_call = (rooms.len() / chunks).max(1);
         let calls = rooms.len().div_ceil(per_call);

@@ -67,7 +67,6 @@ impl AdamW {
     }
 
     /// The parameters stepped, sorted by name.
-    #[must_use]
     pub fn params(&self) -> &[(String, Tensor)] {
         &self.params
     }

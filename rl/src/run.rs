@@ -34,7 +34,9 @@ use crate::config::{DataSource, Finetune, ModelSource, OptimiserConfig, RunConfi
 use crate::distributed;
 use crate::eval::{self, PerRoom, RoomOutcome};
 use crate::optim::AdamW;
-use crate::rollout::{RenderThread, RolloutSettings, Scorer, Trajectory, Views, mix, rollout};
+use crate::rollout::{
+    RenderThread, RolloutSettings, RolloutTimes, Scorer, Trajectory, Views, mix, rollout,
+};
 use crate::rundir::{RunDir, TrainerState, read_state};
 use crate::sft;
 use crate::update::{self, UpdateStats};
@@ -559,7 +561,11 @@ impl Session {
         ));
         let ranks = distributed::current();
         let shard = &rooms[ranks.share(rooms.len())];
-        let outcomes = evaluate(policy, &self.scorer(), shard, &self.config, &bar)?;
+        let outcomes = if shard.is_empty() {
+            Vec::new()
+        } else {
+            evaluate(policy, &self.scorer(), shard, &self.config, &bar)?
+        };
         let outcomes = ranks.gather_outcomes(outcomes)?;
         bar.finish_and_clear();
         let source = format!("{} split", self.config.data.eval_split);
@@ -649,8 +655,10 @@ impl Session {
         let step_start = Instant::now();
         tch::manual_seed(mix(config.seed, step) as i64);
         let ranks = distributed::current();
-        let share =
-            ranks.rollout_share(self.rooms_of_step(step)?, config.distributed.rollout_chunks);
+        let share = ranks.rollout_share(
+            &self.rooms_of_step(step)?,
+            config.distributed.rollout_chunks,
+        );
         let rooms = share.rooms;
         let settings = RolloutSettings {
             group_size: algorithm.group_size,
@@ -668,7 +676,12 @@ impl Session {
             first_chunk: share.first_chunk,
             save_images,
         };
-        let (trajectories, times) = rollout(policy, &self.scorer(), &rooms, &settings, bar)?;
+        // With fewer rollout chunks than ranks some ranks play none (and still join the update).
+        let (trajectories, times) = if rooms.is_empty() {
+            (Vec::new(), RolloutTimes::default())
+        } else {
+            rollout(policy, &self.scorer(), &rooms, &settings, bar)?
+        };
         let rollout_seconds = step_start.elapsed().as_secs_f64();
         let advantages = update::advantages(&trajectories, algorithm.group_size, algorithm);
         let samples = update::samples(&trajectories, &advantages, algorithm.group_size, algorithm);

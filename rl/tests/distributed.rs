@@ -16,16 +16,17 @@ use tch::Tensor;
 const BIN: &str = env!("CARGO_BIN_EXE_metaspatial-rl");
 
 /// Rooms per step, split into as many generation calls: any world size from 1 to 3 plays the
-/// same calls with the same seeds.
-const ROOMS: usize = 6;
+/// same calls with the same seeds (two ranks share them out unevenly).
+const ROOMS: usize = 3;
 
 fn config(steps: u64) -> RunConfig {
-    let mut config = common::shrunk_demo(30);
+    let mut config = common::shrunk_demo(24);
     config.sft = None;
     config.algorithm.steps = steps;
     config.algorithm.rooms_per_step = ROOMS;
     config.algorithm.group_size = 2;
-    config.generation.max_new_tokens = 16;
+    config.env.max_turns = 1;
+    config.generation.max_new_tokens = 12;
     config.env.image_size = 56;
     config.eval.rooms = 3;
     config.logging.checkpoint_every = 2;
@@ -213,7 +214,7 @@ fn a_killed_rank_stops_the_others_with_its_number() {
     let outputs = finish(children);
     // The timeout, the time it takes to learn which ranks are gone, and a loaded machine.
     assert!(
-        killed.elapsed() < Duration::from_secs(60),
+        killed.elapsed() < Duration::from_mins(1),
         "the survivors took {:?}",
         killed.elapsed()
     );

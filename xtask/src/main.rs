@@ -162,7 +162,7 @@ fn ensure_vulkan() -> Result<()> {
 }
 
 /// Installs Gloo's headers, which the c10d shim of `dist/` compiles against (the torch wheel
-/// ships Gloo's library inside libtorch_cpu.so but not its headers).
+/// ships Gloo's library inside `libtorch_cpu.so` but not its headers).
 fn ensure_gloo_headers() -> Result<()> {
     if Path::new("/usr/include/gloo/context.h").exists() {
         return Ok(());
