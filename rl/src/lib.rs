@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_policy;
 pub mod cli;
 pub mod config;
+pub mod distributed;
 pub mod eval;
 pub mod grpo;
 pub mod import;

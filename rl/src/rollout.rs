@@ -215,6 +215,9 @@ pub struct RolloutSettings {
     pub sampling: SamplingParams,
     /// Rooms generated per call (the unit of overlap with scoring).
     pub rooms_per_call: usize,
+    /// The index of the first call among the step's (another rank plays the earlier ones);
+    /// each call's sampling seed derives from it.
+    pub first_chunk: usize,
     /// Save the renders of every turn here (`dir`, and the prefix recorded in rollouts).
     pub save_images: Option<(PathBuf, String)>,
 }
@@ -415,7 +418,7 @@ fn generate_turn(
     let mut params = settings.sampling.clone();
     params.seed = mix(
         settings.sampling.seed,
-        (turn as u64) << 32 | chunk_index as u64,
+        (turn as u64) << 32 | (settings.first_chunk + chunk_index) as u64,
     );
     // On the first turn every sample of a room sees the same prompt: prefill it once and let
     // the group share its cache; later turns differ per trajectory.

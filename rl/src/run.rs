@@ -27,13 +27,17 @@ use metaspatial_replay::record::{
 };
 use metaspatial_rewards::RewardSet;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use crate::config::{DataSource, Finetune, ModelSource, OptimiserConfig, RunConfig};
+use crate::distributed;
 use crate::eval::{self, PerRoom, RoomOutcome};
 use crate::optim::AdamW;
-use crate::rollout::{RenderThread, RolloutSettings, Scorer, Trajectory, Views, mix, rollout};
-use crate::rundir::{RunDir, TrainerState, ensure_fresh, read_state};
+use crate::rollout::{
+    RenderThread, RolloutSettings, RolloutTimes, Scorer, Trajectory, Views, mix, rollout,
+};
+use crate::rundir::{RunDir, TrainerState, read_state};
 use crate::sft;
 use crate::update::{self, UpdateStats};
 
@@ -86,8 +90,33 @@ pub(crate) struct Learner {
     pub(crate) opt: AdamW,
 }
 
+impl Learner {
+    /// Every tensor the ranks must hold alike: the policy's variables (adapters included) and
+    /// the frozen reference's.
+    pub(crate) fn parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> =
+            self.policy.var_store().variables().into_iter().collect();
+        let extra = |prefix: &str, store: &tch::nn::VarStore| {
+            store
+                .variables()
+                .into_iter()
+                .map(|(name, t)| (format!("{prefix}/{name}"), t))
+                .collect::<Vec<_>>()
+        };
+        if let Some(store) = self.policy.lora_var_store() {
+            out.extend(extra("adapters", store));
+        }
+        if let Some(reference) = &self.reference {
+            out.extend(extra("reference", reference.var_store()));
+        }
+        out
+    }
+}
+
 /// One GRPO step: its rooms, rollouts, advantages, update and logged scalars.
 pub(crate) struct StepOutcome {
+    /// The index of this rank's first room among the step's rooms.
+    first_room: usize,
     rooms: Vec<Room>,
     trajectories: Vec<Trajectory>,
     advantages: update::Advantages,
@@ -99,17 +128,13 @@ pub(crate) struct StepOutcome {
 /// Runs the whole pipeline of `config`; returns the before/after comparison when GRPO ran to
 /// its last step.
 pub fn run(config: RunConfig, options: &RunOptions) -> anyhow::Result<Option<Comparison>> {
-    if options.resume {
-        anyhow::ensure!(
-            options.out.join("config.ron").exists(),
-            "--resume: {} holds no run (no config.ron)",
-            options.out.display()
-        );
-    } else {
-        ensure_fresh(&options.out)?;
-    }
-    let session = Session::open(config, &options.out)?;
-    let start_model = session.prepare_model()?;
+    let (ranks, root, _scratch) = distributed::open_run(&config, options)?;
+    let session = ranks.agree("opening the run", Session::open(config, &root))?;
+    let start_model = ranks.agree("preparing the model", session.prepare_model())?;
+    ranks.ensure_same(
+        "the starting model's tokenizer",
+        &std::fs::read(start_model.join("tokenizer.json")).unwrap_or_default(),
+    )?;
     let start_model = match &session.config.sft {
         Some(_) => session.supervised(&start_model, &session.dir.root().join("sft"))?,
         None => start_model,
@@ -281,6 +306,7 @@ pub fn evaluate(
             ..SamplingParams::default()
         },
         rooms_per_call: 32,
+        first_chunk: 0,
         save_images: None,
     };
     let (trajectories, _) = rollout(policy, scorer, rooms, &settings, progress)?;
@@ -303,7 +329,7 @@ pub fn evaluate(
 impl Session {
     pub(crate) fn open(config: RunConfig, root: &Path) -> anyhow::Result<Self> {
         let dir = RunDir::create_with_config(root, &config.to_ron()?)?;
-        let device = config.model.device.device()?;
+        let device = distributed::current().device(config.model.device.device()?);
         let rewards = config.reward_set("the run config's rewards")?;
         let renderer = RenderThread::spawn()?;
         let views = Views {
@@ -533,7 +559,14 @@ impl Session {
         bar.set_style(bar_style(
             "eval [{bar:30}] {pos}/{len} answers  {elapsed_precise}",
         ));
-        let outcomes = evaluate(policy, &self.scorer(), rooms, &self.config, &bar)?;
+        let ranks = distributed::current();
+        let shard = &rooms[ranks.share(rooms.len())];
+        let outcomes = if shard.is_empty() {
+            Vec::new()
+        } else {
+            evaluate(policy, &self.scorer(), shard, &self.config, &bar)?
+        };
+        let outcomes = ranks.gather_outcomes(outcomes)?;
         bar.finish_and_clear();
         let source = format!("{} split", self.config.data.eval_split);
         let report = eval::report(step, &source, rooms, &outcomes);
@@ -621,7 +654,12 @@ impl Session {
         let policy = &learner.policy;
         let step_start = Instant::now();
         tch::manual_seed(mix(config.seed, step) as i64);
-        let rooms = self.rooms_of_step(step)?;
+        let ranks = distributed::current();
+        let share = ranks.rollout_share(
+            &self.rooms_of_step(step)?,
+            config.distributed.rollout_chunks,
+        );
+        let rooms = share.rooms;
         let settings = RolloutSettings {
             group_size: algorithm.group_size,
             episode: config.episode(),
@@ -634,16 +672,22 @@ impl Session {
                 seed: mix(config.seed, step),
                 ..SamplingParams::default()
             },
-            rooms_per_call: (algorithm.rooms_per_step / 2).max(1),
+            rooms_per_call: share.rooms_per_call,
+            first_chunk: share.first_chunk,
             save_images,
         };
-        let (trajectories, times) = rollout(policy, &self.scorer(), &rooms, &settings, bar)?;
+        // With fewer rollout chunks than ranks some ranks play none (and still join the update).
+        let (trajectories, times) = if rooms.is_empty() {
+            (Vec::new(), RolloutTimes::default())
+        } else {
+            rollout(policy, &self.scorer(), &rooms, &settings, bar)?
+        };
         let rollout_seconds = step_start.elapsed().as_secs_f64();
         let advantages = update::advantages(&trajectories, algorithm.group_size, algorithm);
         let samples = update::samples(&trajectories, &advantages, algorithm.group_size, algorithm);
         let lr = config.optimiser.lr_at(step, algorithm.steps);
         let train_start = Instant::now();
-        let stats = guard_oom(&config.optimiser, || {
+        let mut stats = guard_oom(&config.optimiser, || {
             update::update(
                 policy,
                 learner.reference.as_ref(),
@@ -659,7 +703,11 @@ impl Session {
         })?;
         let train_seconds = train_start.elapsed().as_secs_f64();
         let step_seconds = step_start.elapsed().as_secs_f64();
-        let mut values = step_metrics(&trajectories, &advantages.zero_variance, &stats);
+        let columns = StepColumns::concat(
+            ranks.gather(StepColumns::of(&trajectories, &advantages.zero_variance))?,
+        );
+        (stats.tokens, stats.sequences) = ranks.totals(stats.tokens, stats.sequences)?;
+        let mut values = step_metrics(&columns, &stats);
         let tokens = times.prompt_tokens + times.response_tokens;
         values.extend([
             ("lr".to_owned(), lr),
@@ -675,7 +723,9 @@ impl Session {
             ("time/train".to_owned(), train_seconds),
             ("time/step".to_owned(), step_seconds),
         ]);
+        ranks.reduce_step_values(&mut values)?;
         Ok(StepOutcome {
+            first_room: share.first_room,
             rooms,
             trajectories,
             advantages,
@@ -687,20 +737,26 @@ impl Session {
     fn grpo(&self, start_model: &Path, options: &RunOptions) -> anyhow::Result<Option<Comparison>> {
         let config = &self.config;
         let algorithm = &config.algorithm;
-        let resume_from = self.dir.latest_checkpoint()?;
+        let ranks = distributed::current();
+        let resume_from = ranks.latest_checkpoint(&self.dir, &options.out)?;
         let (mut step, elapsed, mut bad_in_a_row) =
             resume_from.as_ref().map_or((0, 0.0, 0), |(_, s)| {
                 (s.step, s.elapsed, s.bad_steps_in_a_row)
             });
         let lora = matches!(config.model.finetune, Finetune::Lora(_));
-        let mut learner =
-            self.learner(start_model, resume_from.as_ref().map(|(d, _)| d.as_path()))?;
+        let mut learner = ranks.agree(
+            "loading the policy",
+            self.learner(start_model, resume_from.as_ref().map(|(d, _)| d.as_path())),
+        )?;
+        ranks.broadcast_from_leader(learner.parameters())?;
         // Steps logged after the last checkpoint by a killed session are redone.
         self.dir.truncate_metrics(step)?;
         let before = if let Some((dir, _)) = &resume_from {
             tracing::info!("resumed from {} (step {step})", dir.display());
             // The evaluation that follows a checkpoint is lost when the run is killed during it.
-            if self.evaluation_due(step) && !self.dir.has_eval(step) {
+            if self.evaluation_due(step)
+                && ranks.any(ranks.is_leader() && !self.dir.has_eval(step))?
+            {
                 self.evaluate_at(&learner.policy, step)?;
             }
             None
@@ -717,6 +773,9 @@ impl Session {
         rollout_bar.set_style(bar_style("     [{bar:30}] {pos}/{len} answers"));
         let session_start = Instant::now();
         let checkpoint = |step: u64, bad: u32, learner: &Learner| -> anyhow::Result<PathBuf> {
+            if !ranks.is_leader() {
+                return Ok(self.dir.checkpoint_dir(step));
+            }
             let state = TrainerState {
                 step,
                 elapsed: elapsed + session_start.elapsed().as_secs_f64(),
@@ -731,7 +790,9 @@ impl Session {
             step += 1;
             let log_rollouts =
                 config.logging.rollouts_every > 0 && step % config.logging.rollouts_every == 0;
-            let save_images = (log_rollouts && config.logging.rollout_images)
+            // Only rank 0 writes the run directory: the other ranks' rollouts are logged without
+            // their renders.
+            let save_images = (log_rollouts && config.logging.rollout_images && ranks.is_leader())
                 .then(|| -> anyhow::Result<_> {
                     Ok((
                         self.dir.rollout_image_dir(step)?,
@@ -746,15 +807,19 @@ impl Session {
                 bad_in_a_row = 0;
             }
             if log_rollouts {
-                self.dir.write_rollouts(
+                let mut records = rollout_records(
                     step,
-                    &rollout_records(
-                        step,
-                        &outcome.rooms,
-                        &outcome.trajectories,
-                        &outcome.advantages.values,
-                    ),
-                )?;
+                    &outcome.rooms,
+                    &outcome.trajectories,
+                    &outcome.advantages.values,
+                );
+                for r in &mut records {
+                    r.group += outcome.first_room;
+                }
+                let records: Vec<RolloutRecord> = ranks.gather(records)?.concat();
+                if ranks.is_leader() {
+                    self.dir.write_rollouts(step, &records)?;
+                }
             }
             let values = outcome.values;
             let mean_reward = values.get("reward/total/mean").copied().unwrap_or(0.0);
@@ -773,7 +838,7 @@ impl Session {
                     dir.display()
                 );
             }
-            let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+            let interrupted = ranks.any(INTERRUPTED.load(Ordering::SeqCst))?;
             let stop_here = options.stop_after == Some(step);
             if step == algorithm.steps
                 || step % config.logging.checkpoint_every == 0
@@ -796,6 +861,9 @@ impl Session {
         rollout_bar.finish_and_clear();
         tracing::info!("evaluating after GRPO");
         let (after, after_rooms) = self.evaluate_at(&learner.policy, step)?;
+        if !ranks.is_leader() {
+            return Ok(None);
+        }
         let (before, before_rooms) = match before {
             Some(b) => b,
             None => self.dir.read_eval(0)?,
@@ -866,68 +934,95 @@ impl EpochOrder {
     }
 }
 
-/// Per-step scalars of the rollouts and the update.
-fn step_metrics(
-    trajectories: &[Trajectory],
-    zero_variance: &[bool],
-    stats: &UpdateStats,
-) -> BTreeMap<String, f64> {
-    let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut lengths = Vec::new();
-    let mut truncated = 0usize;
-    for t in trajectories {
-        for turn in &t.turns {
-            columns
-                .entry("total".to_owned())
-                .or_default()
-                .push(turn.scored.total);
-            for c in &turn.scored.components {
-                columns.entry(c.name.clone()).or_default().push(c.value);
+/// What the step's metrics are computed from, per turn and per trajectory: the ranks gather
+/// theirs, in rank order (the order of the step's rooms), before anything is averaged.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct StepColumns {
+    /// Reward components (and `total`) of every turn, by name.
+    columns: BTreeMap<String, Vec<f64>>,
+    /// Response tokens of every turn.
+    lengths: Vec<f64>,
+    /// Turns cut at `max_new_tokens`.
+    truncated: usize,
+    /// Total reward of every trajectory's last turn.
+    final_rewards: Vec<f64>,
+    /// 1 where a trajectory's last layout is a valid scene.
+    final_valid: Vec<f64>,
+    /// Turns of every trajectory.
+    turns: Vec<f64>,
+    /// Whether each group's rewards were all equal.
+    zero_variance: Vec<bool>,
+}
+
+impl StepColumns {
+    fn of(trajectories: &[Trajectory], zero_variance: &[bool]) -> Self {
+        let mut out = Self {
+            zero_variance: zero_variance.to_vec(),
+            ..Self::default()
+        };
+        for t in trajectories {
+            for turn in &t.turns {
+                out.columns
+                    .entry("total".to_owned())
+                    .or_default()
+                    .push(turn.scored.total);
+                for c in &turn.scored.components {
+                    out.columns.entry(c.name.clone()).or_default().push(c.value);
+                }
+                out.lengths.push(turn.response_tokens.len() as f64);
+                out.truncated += usize::from(turn.finish == FinishReason::Length);
             }
-            lengths.push(turn.response_tokens.len() as f64);
-            truncated += usize::from(turn.finish == FinishReason::Length);
+            if let Some(last) = t.turns.last() {
+                out.final_rewards.push(last.scored.total);
+                out.final_valid
+                    .push(f64::from(u8::from(last.prepared.assessment.valid_scene)));
+            }
+            out.turns.push(t.turns.len() as f64);
         }
+        out
     }
+
+    /// The ranks' columns end to end.
+    fn concat(parts: Vec<Self>) -> Self {
+        let mut out = Self::default();
+        for part in parts {
+            for (name, values) in part.columns {
+                out.columns.entry(name).or_default().extend(values);
+            }
+            out.lengths.extend(part.lengths);
+            out.truncated += part.truncated;
+            out.final_rewards.extend(part.final_rewards);
+            out.final_valid.extend(part.final_valid);
+            out.turns.extend(part.turns);
+            out.zero_variance.extend(part.zero_variance);
+        }
+        out
+    }
+}
+
+/// Per-step scalars of the rollouts and the update.
+fn step_metrics(c: &StepColumns, stats: &UpdateStats) -> BTreeMap<String, f64> {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let std = |v: &[f64]| {
         let m = mean(v);
         (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt()
     };
     let mut out = BTreeMap::new();
-    for (name, values) in &columns {
+    for (name, values) in &c.columns {
         out.insert(format!("reward/{name}/mean"), mean(values));
         out.insert(format!("reward/{name}/std"), std(values));
     }
-    let finals: Vec<&crate::rollout::Turn> =
-        trajectories.iter().filter_map(|t| t.turns.last()).collect();
-    let final_rewards: Vec<f64> = finals.iter().map(|t| t.scored.total).collect();
-    out.insert("final_turn_reward".to_owned(), mean(&final_rewards));
-    out.insert(
-        "valid_scene/final".to_owned(),
-        mean(
-            &finals
-                .iter()
-                .map(|t| f64::from(u8::from(t.prepared.assessment.valid_scene)))
-                .collect::<Vec<_>>(),
-        ),
-    );
-    out.insert(
-        "turns/mean".to_owned(),
-        mean(
-            &trajectories
-                .iter()
-                .map(|t| t.turns.len() as f64)
-                .collect::<Vec<_>>(),
-        ),
-    );
-    out.insert("response_length".to_owned(), mean(&lengths));
+    out.insert("final_turn_reward".to_owned(), mean(&c.final_rewards));
+    out.insert("valid_scene/final".to_owned(), mean(&c.final_valid));
+    out.insert("turns/mean".to_owned(), mean(&c.turns));
+    out.insert("response_length".to_owned(), mean(&c.lengths));
     out.insert(
         "truncated_fraction".to_owned(),
-        truncated as f64 / lengths.len().max(1) as f64,
+        c.truncated as f64 / c.lengths.len().max(1) as f64,
     );
     out.insert(
         "zero_variance_groups".to_owned(),
-        zero_variance.iter().filter(|z| **z).count() as f64 / zero_variance.len().max(1) as f64,
+        c.zero_variance.iter().filter(|z| **z).count() as f64 / c.zero_variance.len().max(1) as f64,
     );
     out.insert("loss".to_owned(), stats.last.loss);
     out.insert("policy_loss".to_owned(), stats.last.policy_loss);

@@ -243,7 +243,9 @@ pub fn accumulate_gradients(
     let micro = settings.micro_batch();
     let all = items(samples);
     let device = policy.model.device();
-    let total_tokens: usize = samples.iter().map(response_len).sum();
+    // With several ranks each holds part of the batch: shares are of the whole batch.
+    let (total_tokens, total_sequences) = crate::distributed::current()
+        .totals(samples.iter().map(response_len).sum(), samples.len())?;
     let loss_config = algorithm.loss();
     // Without a bonus the entropy is only a metric: measured outside the autograd graph, so
     // no chunk × vocabulary tensor is kept for a backward pass that would not use it.
@@ -296,7 +298,7 @@ pub fn accumulate_gradients(
         let weight = match algorithm.aggregation {
             LossAggregation::TokenMean => token_share,
             LossAggregation::SeqMeanTokenMean | LossAggregation::SeqMeanTokenSum { .. } => {
-                batch.len() as f64 / samples.len() as f64
+                batch.len() as f64 / total_sequences as f64
             }
         };
         let loss_value = out.loss.double_value(&[]);
@@ -328,16 +330,26 @@ pub fn update(
         tokens: samples.iter().map(response_len).sum(),
         ..UpdateStats::default()
     };
-    if samples.is_empty() {
+    let ranks = crate::distributed::current();
+    // A rank may hold no samples while others do; it still takes part in every collective.
+    if ranks.totals(stats.tokens, stats.sequences)?.1 == 0 {
         return Ok(stats);
     }
-    let baselines = baselines(policy, reference, samples, settings)?;
+    let baselines = if samples.is_empty() {
+        Baselines {
+            old: None,
+            reference: None,
+        }
+    } else {
+        baselines(policy, reference, samples, settings)?
+    };
     if let Some(lora) = policy.lora() {
         lora.set_training(true);
     }
     let passes = (0..settings.algorithm.updates_per_batch).try_for_each(|_| {
         opt.zero_grad();
         let pass = accumulate_gradients(policy, samples, &baselines, settings)?;
+        let pass = ranks.sync_gradients(opt.params(), pass)?;
         let grad_norm = if pass.is_some() {
             opt.grad_norm()
         } else {
