@@ -6,6 +6,8 @@ pub mod bench_policy;
 pub mod cli;
 pub mod config;
 pub mod eval;
+#[cfg(test)]
+mod fixtures;
 pub mod grpo;
 pub mod import;
 pub mod optim;

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use tch::Tensor;
 
 use crate::config::{DataSource, Finetune, ModelSource, OptimiserConfig, RunConfig};
-use crate::eval::{self, PerRoom, RoomOutcome};
+use crate::eval::{self, PerRoom, RoomOutcome, TurnOutcome};
 use crate::optim::AdamW;
 use crate::rollout::{RenderThread, RolloutSettings, Scorer, Trajectory, Views, mix, rollout};
 use crate::rundir::{RunDir, TrainerState, ensure_fresh, read_state};
@@ -287,15 +287,13 @@ pub fn evaluate(
     Ok(trajectories
         .into_iter()
         .map(|t| {
-            let last = t
-                .turns
-                .into_iter()
-                .last()
-                .expect("every episode plays a turn");
-            RoomOutcome {
-                assessment: last.prepared.assessment,
-                reward: last.scored.total,
-            }
+            let mut turns = t.turns.into_iter().map(|turn| TurnOutcome {
+                assessment: turn.prepared.assessment,
+                reward: turn.scored.total,
+            });
+            let first = turns.next().expect("every episode plays a turn");
+            let last = turns.last().unwrap_or_else(|| first.clone());
+            RoomOutcome { first, last }
         })
         .collect())
 }
@@ -536,7 +534,7 @@ impl Session {
         let outcomes = evaluate(policy, &self.scorer(), rooms, &self.config, &bar)?;
         bar.finish_and_clear();
         let source = format!("{} split", self.config.data.eval_split);
-        let report = eval::report(step, &source, rooms, &outcomes);
+        let report = eval::report(step, &source, rooms, &outcomes, self.config.eval.max_turns);
         self.dir.write_eval(&report)?;
         let per_room = PerRoom::from_outcomes(&outcomes);
         self.dir.write_per_room(step, &per_room)?;
