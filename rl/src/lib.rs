@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_policy;
 pub mod cli;
 pub mod config;
+pub mod credit;
 pub mod eval;
 #[cfg(test)]
 mod fixtures;

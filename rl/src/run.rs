@@ -637,7 +637,12 @@ impl Session {
         };
         let (trajectories, times) = rollout(policy, &self.scorer(), &rooms, &settings, bar)?;
         let rollout_seconds = step_start.elapsed().as_secs_f64();
-        let advantages = update::advantages(&trajectories, algorithm.group_size, algorithm);
+        let advantages = update::advantages(
+            &trajectories,
+            algorithm.group_size,
+            algorithm,
+            &policy.tokenizer,
+        )?;
         let samples = update::samples(&trajectories, &advantages, algorithm.group_size, algorithm);
         let lr = config.optimiser.lr_at(step, algorithm.steps);
         let train_start = Instant::now();
