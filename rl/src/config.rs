@@ -631,6 +631,11 @@ impl RunConfig {
         {
             bail!("algorithm.advantage: gamma must be in (0, 1], got {gamma}");
         }
+        if let AdvantageMode::Object { strength } = a.advantage
+            && !(0.0..=1.0).contains(&strength)
+        {
+            bail!("algorithm.advantage: Object strength must be in [0, 1], got {strength}");
+        }
         if let LossAggregation::SeqMeanTokenSum { divisor } = a.aggregation
             && divisor <= 0.0
         {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tch::{Device, Kind, Tensor};
 
-use metaspatial_env::{Assessment, Room};
+use metaspatial_env::Room;
 
 use crate::config::RunConfig;
 use crate::eval::RoomOutcome;
@@ -471,16 +471,7 @@ impl Ranks {
         if self.group.is_none() {
             return Ok(outcomes);
         }
-        let mine: Vec<(Assessment, f64)> = outcomes
-            .into_iter()
-            .map(|o| (o.assessment, o.reward))
-            .collect();
-        Ok(self
-            .gather(mine)?
-            .into_iter()
-            .flatten()
-            .map(|(assessment, reward)| RoomOutcome { assessment, reward })
-            .collect())
+        Ok(self.gather(outcomes)?.into_iter().flatten().collect())
     }
 
     /// Makes a step's logged values the whole job's: times are the slowest rank's, token

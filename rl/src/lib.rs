@@ -5,8 +5,11 @@ pub mod bench;
 pub mod bench_policy;
 pub mod cli;
 pub mod config;
+pub mod credit;
 pub mod distributed;
 pub mod eval;
+#[cfg(test)]
+mod fixtures;
 pub mod grpo;
 pub mod import;
 pub mod optim;

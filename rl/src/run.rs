@@ -32,7 +32,7 @@ use tch::Tensor;
 
 use crate::config::{DataSource, Finetune, ModelSource, OptimiserConfig, RunConfig};
 use crate::distributed;
-use crate::eval::{self, PerRoom, RoomOutcome};
+use crate::eval::{self, PerRoom, RoomOutcome, TurnOutcome};
 use crate::optim::AdamW;
 use crate::rollout::{
     RenderThread, RolloutSettings, RolloutTimes, Scorer, Trajectory, Views, mix, rollout,
@@ -313,15 +313,13 @@ pub fn evaluate(
     Ok(trajectories
         .into_iter()
         .map(|t| {
-            let last = t
-                .turns
-                .into_iter()
-                .last()
-                .expect("every episode plays a turn");
-            RoomOutcome {
-                assessment: last.prepared.assessment,
-                reward: last.scored.total,
-            }
+            let mut turns = t.turns.into_iter().map(|turn| TurnOutcome {
+                assessment: turn.prepared.assessment,
+                reward: turn.scored.total,
+            });
+            let first = turns.next().expect("every episode plays a turn");
+            let last = turns.last().unwrap_or_else(|| first.clone());
+            RoomOutcome { first, last }
         })
         .collect())
 }
@@ -569,7 +567,7 @@ impl Session {
         let outcomes = ranks.gather_outcomes(outcomes)?;
         bar.finish_and_clear();
         let source = format!("{} split", self.config.data.eval_split);
-        let report = eval::report(step, &source, rooms, &outcomes);
+        let report = eval::report(step, &source, rooms, &outcomes, self.config.eval.max_turns);
         self.dir.write_eval(&report)?;
         let per_room = PerRoom::from_outcomes(&outcomes);
         self.dir.write_per_room(step, &per_room)?;
@@ -683,7 +681,12 @@ impl Session {
             rollout(policy, &self.scorer(), &rooms, &settings, bar)?
         };
         let rollout_seconds = step_start.elapsed().as_secs_f64();
-        let advantages = update::advantages(&trajectories, algorithm.group_size, algorithm);
+        let advantages = update::advantages(
+            &trajectories,
+            algorithm.group_size,
+            algorithm,
+            &policy.tokenizer,
+        )?;
         let samples = update::samples(&trajectories, &advantages, algorithm.group_size, algorithm);
         let lr = config.optimiser.lr_at(step, algorithm.steps);
         let train_start = Instant::now();

@@ -112,7 +112,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let source = format!("{} ({} split)", args.rooms.display(), split.name());
     let step = crate::rundir::read_state(&args.checkpoint).map_or(0, |s| s.step);
-    let table = report(step, &source, rooms, &outcomes);
+    let table = report(step, &source, rooms, &outcomes, config.eval.max_turns);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&table)?);
     } else {
