@@ -382,7 +382,8 @@ mod tests {
         // R = −1, π = 1, s = 0.5: −1 − 0.5 = −1.5, so (−1.5 + 0.5) / 2 = −0.5 < (−1 + 0.5) / 2.
         assert!((normaliser.advantage(-1.0, 1.0, 0.5) + 0.5).abs() < 1e-12);
         assert!((normaliser.advantage(-1.0, 0.0, 0.5) + 0.25).abs() < 1e-12);
-        assert!((normaliser.advantage(1.0, 0.5, 0.5) - (0.75 + 0.5) / 2.0).abs() < 1e-12);
+        // R = 1, π = 0.5: 1 − 0.25 = 0.75, so (0.75 + 0.5) / 2 = 0.625.
+        assert!((normaliser.advantage(1.0, 0.5, 0.5) - 0.625).abs() < 1e-12);
     }
 
     #[test]
