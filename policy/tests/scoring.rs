@@ -19,6 +19,18 @@ fn options(chunk_tokens: i64, temperature: f64, entropy: EntropyMode) -> ScoreOp
     }
 }
 
+/// The hub fixture with its base weights trainable.
+fn trainable() -> Policy {
+    Policy::load(
+        &fixtures().join("hub"),
+        &LoadOptions {
+            train_base: true,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 fn with_response(prompt: &Sequence, response: &[i64]) -> Sequence {
     let mut s = prompt.clone();
     s.tokens.extend_from_slice(response);
@@ -159,14 +171,7 @@ fn samples_that_share_a_prompt_score_as_when_scored_alone() {
 
 #[test]
 fn gradients_through_a_shared_prompt_match_scoring_each_sample_alone() {
-    let policy = Policy::load(
-        &fixtures().join("hub"),
-        &LoadOptions {
-            train_base: true,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let policy = trainable();
     let (text, image) = (prompt(&policy, false), prompt(&policy, true));
     let sequences = two_groups(&text, &image);
     let items = items_of(&sequences, &text, &image);
@@ -297,14 +302,7 @@ fn sampled_tokens_score_at_the_sampling_temperature() {
 
 #[test]
 fn entropy_joins_the_graph_only_when_trained() {
-    let policy = Policy::load(
-        &fixtures().join("hub"),
-        &LoadOptions {
-            train_base: true,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let policy = trainable();
     let sequence = with_response(&prompt(&policy, false), &[17, 42, 99]);
     let item = ScoreItem {
         sequence: &sequence,

@@ -151,13 +151,6 @@ impl Ranks {
         Ok(Some(out?))
     }
 
-    /// The contiguous share of `n` units (rooms, chunks) this rank takes.
-    #[must_use]
-    pub fn share(&self, n: usize) -> Range<usize> {
-        let (rank, world) = (self.rank(), self.world());
-        n * rank / world..n * (rank + 1) / world
-    }
-
     /// A tensor the backend can take: Gloo works on CPU tensors.
     fn on_backend(&self, t: &Tensor) -> Tensor {
         match self.group.as_ref().map(ProcessGroup::backend) {
@@ -454,16 +447,21 @@ impl Ranks {
     pub fn rollout_share(&self, rooms: &[Room], chunks: Option<usize>) -> RolloutShare {
         let chunks = chunks.unwrap_or(self.world().max(2)).max(1);
         let per_call = (rooms.len() / chunks).max(1);
-        let calls = rooms.len().div_ceil(per_call);
-        let mine = self.share(calls);
-        let first_room = (mine.start * per_call).min(rooms.len());
-        let end = (mine.end * per_call).min(rooms.len());
+        let (mine, first_chunk) = self.call_share(rooms.len(), per_call);
         RolloutShare {
-            rooms: rooms[first_room..end].to_vec(),
+            first_room: mine.start,
+            rooms: rooms[mine].to_vec(),
             rooms_per_call: per_call,
-            first_chunk: mine.start,
-            first_room,
+            first_chunk,
         }
+    }
+
+    /// Cuts `n` items into calls of `per_call` and takes this rank's contiguous run of calls:
+    /// its items and the index of its first call. Sampling seeds follow the call index, so the
+    /// ranks together draw what one process drawing every call would.
+    #[must_use]
+    pub fn call_share(&self, n: usize, per_call: usize) -> (Range<usize>, usize) {
+        calls_of(self.rank(), self.world(), n, per_call)
     }
 
     /// Every rank's evaluation outcomes, in rank order (the order of the evaluated rooms).
@@ -573,6 +571,21 @@ pub fn open_run(
     Ok((ranks, root, scratch))
 }
 
+/// Rank `rank`'s contiguous part of `n` items split as evenly as whole items allow.
+fn portion(rank: usize, world: usize, n: usize) -> Range<usize> {
+    n * rank / world..n * (rank + 1) / world
+}
+
+/// Rank `rank`'s items of `n` cut into calls of `per_call`, and the index of its first call.
+fn calls_of(rank: usize, world: usize, n: usize, per_call: usize) -> (Range<usize>, usize) {
+    let per_call = per_call.max(1);
+    let mine = portion(rank, world, n.div_ceil(per_call));
+    (
+        (mine.start * per_call).min(n)..(mine.end * per_call).min(n),
+        mine.start,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,11 +594,23 @@ mod tests {
     fn a_single_process_shares_nothing() {
         let ranks = current();
         assert_eq!((ranks.rank(), ranks.world()), (0, 1));
-        assert_eq!(ranks.share(5), 0..5);
+        assert_eq!(ranks.call_share(70, 32), (0..70, 0));
         assert_eq!(ranks.gather(7u8).unwrap(), [7]);
         assert!(ranks.any(true).unwrap());
         assert_eq!(ranks.totals(3, 2).unwrap(), (3, 2));
         assert_eq!(ranks.device(Device::Cuda(3)), Device::Cuda(3));
+    }
+
+    #[test]
+    fn calls_are_shared_whole_and_in_order() {
+        assert_eq!(calls_of(0, 2, 70, 32), (0..32, 0));
+        assert_eq!(calls_of(1, 2, 70, 32), (32..70, 1));
+        assert_eq!(calls_of(1, 3, 70, 32), (32..64, 1));
+        assert_eq!(calls_of(2, 3, 70, 32), (64..70, 2));
+        // More ranks than calls: a rank may get none.
+        assert_eq!(calls_of(0, 3, 40, 32), (0..0, 0));
+        assert_eq!(calls_of(1, 3, 40, 32), (0..32, 0));
+        assert_eq!(calls_of(2, 3, 40, 32), (32..40, 1));
     }
 
     #[test]

@@ -281,11 +281,17 @@ pub(crate) fn bar_style(template: &str) -> ProgressStyle {
         .progress_chars("=> ")
 }
 
-/// Plays one greedy (or low-temperature) episode per room and returns each room's outcome.
+/// Rooms per generation call in evaluation; with several ranks each evaluates whole calls.
+const EVAL_ROOMS_PER_CALL: usize = 32;
+
+/// Plays one greedy (or low-temperature) episode per room and returns each room's outcome;
+/// `first_call` is the index of the rooms' first generation call among the whole evaluation's,
+/// which seeds its sampling.
 pub fn evaluate(
     policy: &Policy,
     scorer: &Scorer<'_>,
     rooms: &[Room],
+    first_call: usize,
     config: &RunConfig,
     progress: &ProgressBar,
 ) -> anyhow::Result<Vec<RoomOutcome>> {
@@ -305,8 +311,8 @@ pub fn evaluate(
             seed: mix(config.seed, 0xE7A1),
             ..SamplingParams::default()
         },
-        rooms_per_call: 32,
-        first_chunk: 0,
+        rooms_per_call: EVAL_ROOMS_PER_CALL,
+        first_chunk: first_call,
         save_images: None,
     };
     let (trajectories, _) = rollout(policy, scorer, rooms, &settings, progress)?;
@@ -558,11 +564,19 @@ impl Session {
             "eval [{bar:30}] {pos}/{len} answers  {elapsed_precise}",
         ));
         let ranks = distributed::current();
-        let shard = &rooms[ranks.share(rooms.len())];
+        let (shard, first_call) = ranks.call_share(rooms.len(), EVAL_ROOMS_PER_CALL);
+        let shard = &rooms[shard];
         let outcomes = if shard.is_empty() {
             Vec::new()
         } else {
-            evaluate(policy, &self.scorer(), shard, &self.config, &bar)?
+            evaluate(
+                policy,
+                &self.scorer(),
+                shard,
+                first_call,
+                &self.config,
+                &bar,
+            )?
         };
         let outcomes = ranks.gather_outcomes(outcomes)?;
         bar.finish_and_clear();

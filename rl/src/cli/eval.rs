@@ -108,7 +108,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         views: &views,
     };
     let bar = ProgressBar::new(0);
-    let outcomes = evaluate(&policy, &scorer, rooms, &config, &bar)?;
+    let outcomes = evaluate(&policy, &scorer, rooms, 0, &config, &bar)?;
     bar.finish_and_clear();
     let source = format!("{} ({} split)", args.rooms.display(), split.name());
     let step = crate::rundir::read_state(&args.checkpoint).map_or(0, |s| s.step);
