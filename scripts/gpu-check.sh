@@ -9,6 +9,8 @@
 #   4. bench-lora     `bench configs/bench_qwen2_5_vl_3b.ron` with LoRA
 #      bench-full     the same with --finetune full
 #   5. render         the renderer's batched frames/s (criterion, batch 64; needs cargo)
+#   6. bench-nccl     `bench` with LoRA on every GPU, one rank each, over NCCL (torchrun; skipped
+#                     with fewer than two GPUs or a build without NCCL)
 #
 #   scripts/gpu-check.sh [BINARY]
 #
@@ -96,6 +98,16 @@ step bench-lora 90 "$bin" -q bench "$root/configs/bench_qwen2_5_vl_3b.ron" --ste
 step bench-full 120 "$bin" -q bench "$root/configs/bench_qwen2_5_vl_3b.ron" --steps 2 \
     --finetune full
 cargo_step render 120 cargo bench -p metaspatial-render --bench render -- --noplot batch_64
+gpu_count=$(grep -c '^GPU ' <<<"$gpus")
+if ((gpu_count < 2)); then
+    echo "skipped: $gpu_count GPU (data parallelism over NCCL needs two)" >"$out/bench-nccl.skipped"
+elif ! grep -q '^c10d  *gloo, nccl' "$out/doctor.log"; then
+    echo "skipped: this build has no NCCL (see doctor)" >"$out/bench-nccl.skipped"
+else
+    step bench-nccl 150 "$python" -m torch.distributed.run --standalone --no-python \
+        --nproc-per-node "$gpu_count" "$bin" -q bench "$root/configs/bench_qwen2_5_vl_3b.ron" \
+        --steps 2 --finetune lora
+fi
 
 step report 30 "$python" - "$out" <<'EOF'
 """Collects the steps' figures into gpu-check.json and a table against the targets."""
@@ -125,8 +137,9 @@ def bench_rows(name):
     return rows
 
 
-for name in ("bench-lora", "bench-full"):
-    figures[name] = bench_rows(name)
+for name in ("bench-lora", "bench-full", "bench-nccl"):
+    if (out / f"{name}.log").exists():
+        figures[name] = bench_rows(name)
 render = out / "render.log"
 if render.exists():
     # criterion: "thrpt:  [low median high unit]" after the batch_64 line.
@@ -159,6 +172,11 @@ for name in ("bench-lora", "bench-full"):
     lines.append((f"{name} peak memory GiB", rows.get("peak memory (GiB)", float("nan")), "-", None))
     lines.append((f"{name} tok/s", rows.get(tps, float("nan")), "> 1800 (EasyR1 per GPU)", rows.get(tps, 0) > 1800))
     lines.append((f"{name} scoring not hidden %", step_share(rows), "< 5 %", step_share(rows) < 5))
+if "bench-nccl" in figures:
+    rows = figures["bench-nccl"]
+    lines.append(("bench-nccl tok/s, all GPUs", rows.get(tps, float("nan")), "-", None))
+    lines.append(("bench-nccl communication %", rows.get("communication, share of step (%)", float("nan")),
+                  "-", None))
 frames = figures.get("render_frames_per_s")
 lines.append(("render frames/s (batch 64)", frames if frames is not None else float("nan"), ">= 2000",
               frames is not None and frames >= 2000))

@@ -33,6 +33,16 @@ pub struct SupportConfig {
     pub mount_distance: f64,
     /// Pairs already penetrating deeper than this are not allowed to push each other (metres).
     pub ignore_overlap_depth: f64,
+    /// Least mass of a simulated object, in units of one cubic metre at density 1 (a box's mass
+    /// is otherwise its volume). A 2 cm rug would weigh a fortieth of the bed on it, and at such
+    /// mass ratios the contact solver lets the bed sink through the rug, which then reads as a
+    /// fall.
+    #[serde(default = "default_min_mass")]
+    pub min_mass: f64,
+}
+
+fn default_min_mass() -> f64 {
+    1.0
 }
 
 impl Default for SupportConfig {
@@ -44,6 +54,7 @@ impl Default for SupportConfig {
             max_tilt: 5.0,
             mount_distance: 0.05,
             ignore_overlap_depth: 0.005,
+            min_mass: default_min_mass(),
         }
     }
 }
@@ -151,8 +162,10 @@ pub fn settle(scene: &Scene<'_>, cfg: &SupportConfig) -> Vec<SupportReport> {
         );
         // Degenerate boxes (a zero side) still need volume to be simulated.
         let half = p.bounds.half.map(|h| (h as f32).max(0.002));
+        let volume = 8.0 * half[0] * half[1] * half[2];
         let collider = world.insert_collider(
             ColliderBuilder::cuboid(half[0], half[1], half[2])
+                .mass(volume.max(cfg.min_mass as f32))
                 .friction(0.8)
                 .restitution(0.0)
                 .active_hooks(ActiveHooks::FILTER_CONTACT_PAIRS),

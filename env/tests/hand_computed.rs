@@ -177,6 +177,32 @@ fn a_stack_on_a_table_is_supported() {
 }
 
 #[test]
+fn a_bed_on_a_thin_rug_is_stable() {
+    // A 2 cm rug under the middle of a bed is some twenty times lighter than the bed. At mass
+    // volume the bed sank 1.6 cm into the rug while settling, 2.0 cm in all with the rug
+    // pressed into the floor: past `max_drop`, a fall.
+    let r = room(vec![
+        object("rug_1", [1.6, 1.2, 0.02], true),
+        object("bed_1", [2.0, 1.6, 0.5], true),
+    ]);
+    let a = assess(
+        &r,
+        &response(&[
+            ("rug_1", 2.0, 1.5, 0.01, None),
+            ("bed_1", 2.0, 1.5, 0.27, None),
+        ]),
+        &AssessConfig::default(),
+    );
+    assert!(a.collisions.is_empty(), "{:?}", a.collisions);
+    assert!(a.unsupported.is_empty(), "{:?}", a.support);
+    let support = a.support.unwrap();
+    assert!(
+        support.iter().all(|s| s.drop.abs() < 0.01 && s.tilt < 1.0),
+        "{support:?}"
+    );
+}
+
+#[test]
 fn a_painting_away_from_its_wall_floats_and_falls() {
     let r = room(vec![painting()]);
     let a = assess(

@@ -248,21 +248,23 @@ fn uniforms(seed: u64, n: i64) -> Tensor {
 }
 
 /// Prompts left-padded to one length, with their multimodal positions.
-struct LeftPadded {
-    rows: i64,
-    len: i64,
+pub(crate) struct LeftPadded {
+    pub(crate) rows: i64,
+    pub(crate) len: i64,
     /// `(rows, len)` token ids.
-    tokens: Tensor,
+    pub(crate) tokens: Tensor,
     /// `(rows, len)` bool: real tokens.
-    valid: Tensor,
+    pub(crate) valid: Tensor,
     /// `(3, rows, len)`.
-    positions: Tensor,
+    pub(crate) positions: Tensor,
     /// `(rows,)`: the position of each prompt's first new token.
-    next_positions: Tensor,
+    pub(crate) next_positions: Tensor,
+    /// Whether any prompt is shorter than the longest.
+    pub(crate) padded: bool,
 }
 
 impl LeftPadded {
-    fn new(model: &Qwen2_5VlModel, prompts: &[Sequence], pad: i64) -> Result<Self> {
+    pub(crate) fn new(model: &Qwen2_5VlModel, prompts: &[Sequence], pad: i64) -> Result<Self> {
         let rows = prompts.len();
         let len = prompts.iter().map(|p| p.tokens.len()).max().unwrap_or(0);
         let mut tokens = vec![pad; rows * len];
@@ -290,6 +292,7 @@ impl LeftPadded {
             valid: Tensor::from_slice(&valid).view([r, l]).to(device),
             positions: Tensor::from_slice(&positions).view([3, r, l]).to(device),
             next_positions: Tensor::from_slice(&next).to(device),
+            padded: valid.iter().any(|v| !v),
         })
     }
 }

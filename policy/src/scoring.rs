@@ -13,6 +13,7 @@
 use tch::{Kind, Tensor};
 
 use crate::error::{PolicyError, Result};
+use crate::generation::LeftPadded;
 use crate::qwen2_5_vl::{ImageInput, Qwen2_5VlModel, Sequence};
 
 /// A sequence to score: prompt and response tokens together, and where the response starts.
@@ -70,7 +71,14 @@ pub struct Scores {
     pub mask: Tensor,
 }
 
-/// Scores a batch (one forward pass; gradients flow unless the caller is in `no_grad`).
+/// Scores a batch (gradients flow unless the caller is in `no_grad`).
+///
+/// Samples of a group share their prompt: when items share one (same tokens before their last
+/// prompt token, same images), each distinct prompt runs once, its keys and values are
+/// selected for each item that continues it, and only each item's last prompt token and
+/// response run against them. Gradients flow back through the selection into the prompt's
+/// computation. Whether a batch takes this path depends only on its items, so a batch scored
+/// with and without gradients runs the same arithmetic.
 pub fn score(
     model: &Qwen2_5VlModel,
     items: &[ScoreItem],
@@ -82,6 +90,66 @@ pub fn score(
             "scoring temperature must be a positive number, got {temperature}"
         )));
     }
+    for (r, item) in items.iter().enumerate() {
+        let n = item.sequence.tokens.len();
+        if item.response_start == 0 || item.response_start > n {
+            return Err(PolicyError::Input(format!(
+                "item {r}: response start {} outside 1..={n}",
+                item.response_start
+            )));
+        }
+    }
+    let (hidden, picks) = match shared_prompts(model, items) {
+        Some((prompts, owners)) => shared_prompt_hidden(model, items, &prompts, &owners)?,
+        None => whole_sequence_hidden(model, items)?,
+    };
+    Ok(head_scores(model, &hidden, &picks, options))
+}
+
+/// Which hidden states predict which response tokens, and where their scores go.
+struct Picks {
+    /// Row of the flattened hidden states that predicts each response token.
+    gather: Vec<i64>,
+    /// The response tokens.
+    targets: Vec<i64>,
+    /// Where each token's score goes in the flattened `(rows, longest)` output.
+    slots: Vec<i64>,
+    /// `(rows · longest)`: real response tokens.
+    mask: Vec<bool>,
+    rows: i64,
+    longest: i64,
+}
+
+impl Picks {
+    fn new(items: &[ScoreItem]) -> Self {
+        let rows = items.len() as i64;
+        let longest = items
+            .iter()
+            .map(|i| i.sequence.tokens.len() - i.response_start)
+            .max()
+            .unwrap_or(0) as i64;
+        Self {
+            gather: Vec::new(),
+            targets: Vec::new(),
+            slots: Vec::new(),
+            mask: vec![false; (rows * longest) as usize],
+            rows,
+            longest,
+        }
+    }
+
+    /// Item `row`'s response token `index` is `token`, predicted by hidden state `hidden_row`.
+    fn push(&mut self, row: usize, index: usize, token: i64, hidden_row: usize) {
+        let slot = row * self.longest as usize + index;
+        self.gather.push(hidden_row as i64);
+        self.targets.push(token);
+        self.slots.push(slot as i64);
+        self.mask[slot] = true;
+    }
+}
+
+/// Every item's whole sequence in one right-padded batch: hidden states `(rows · len, hidden)`.
+fn whole_sequence_hidden(model: &Qwen2_5VlModel, items: &[ScoreItem]) -> Result<(Tensor, Picks)> {
     let device = model.device();
     let rows = items.len() as i64;
     let len = items
@@ -89,27 +157,13 @@ pub fn score(
         .map(|i| i.sequence.tokens.len())
         .max()
         .unwrap_or(0) as i64;
-    let longest = items
-        .iter()
-        .map(|i| i.sequence.tokens.len().saturating_sub(i.response_start))
-        .max()
-        .unwrap_or(0) as i64;
     let mut tokens = vec![0_i64; (rows * len) as usize];
     let mut valid = vec![false; (rows * len) as usize];
     let mut positions = vec![0_i64; (3 * rows * len) as usize];
-    let mut gather = Vec::new();
-    let mut targets = Vec::new();
-    let mut slots = Vec::new();
-    let mut mask = vec![false; (rows * longest) as usize];
+    let mut picks = Picks::new(items);
     for (r, item) in items.iter().enumerate() {
         let seq = &item.sequence.tokens;
         let n = seq.len();
-        if item.response_start == 0 || item.response_start > n {
-            return Err(PolicyError::Input(format!(
-                "item {r}: response start {} outside 1..={n}",
-                item.response_start
-            )));
-        }
         let base = r * len as usize;
         tokens[base..base + n].copy_from_slice(seq);
         valid[base..base + n].fill(true);
@@ -119,11 +173,7 @@ pub fn score(
             positions[dst..dst + n].copy_from_slice(&flat[axis * n..(axis + 1) * n]);
         }
         for (t, &token) in seq.iter().enumerate().skip(item.response_start) {
-            gather.push((base + t - 1) as i64);
-            targets.push(token);
-            let slot = r * longest as usize + (t - item.response_start);
-            slots.push(slot as i64);
-            mask[slot] = true;
+            picks.push(r, t - item.response_start, token, base + t - 1);
         }
     }
     let padded = valid.iter().any(|v| !v);
@@ -134,10 +184,113 @@ pub fn score(
     let images: Vec<&ImageInput> = items.iter().flat_map(|i| &i.sequence.images).collect();
     let embeds = model.embed(&tokens_t, &images)?;
     let hidden = model.forward_hidden(&embeds, &positions_t, padded.then_some(&valid_t));
-    let hidden = hidden.view([rows * len, -1]);
-    let n = gather.len() as i64;
-    let gather = Tensor::from_slice(&gather).to(device);
-    let targets = Tensor::from_slice(&targets).to(device);
+    Ok((hidden.view([rows * len, -1]), picks))
+}
+
+/// The prompts that items share, each to run once for all of them: every token before an
+/// item's last prompt token, with the images, and each item's prompt index. `None` when no two
+/// items share one, or when a response or a last prompt token is an image placeholder (the
+/// images belong to the prompt).
+fn shared_prompts(
+    model: &Qwen2_5VlModel,
+    items: &[ScoreItem],
+) -> Option<(Vec<Sequence>, Vec<i64>)> {
+    let config = model.config();
+    let placeholders = [config.image_token_id, config.video_token_id];
+    let mut prompts: Vec<Sequence> = Vec::new();
+    let mut owners = Vec::with_capacity(items.len());
+    for item in items {
+        let (start, tokens) = (item.response_start, &item.sequence.tokens);
+        if start < 2 || tokens[start - 1..].iter().any(|t| placeholders.contains(t)) {
+            return None;
+        }
+        let prompt = &tokens[..start - 1];
+        let images = &item.sequence.images;
+        let owner = prompts
+            .iter()
+            .position(|p| p.tokens == prompt && same_images(&p.images, images))
+            .unwrap_or_else(|| {
+                prompts.push(Sequence {
+                    tokens: prompt.to_vec(),
+                    images: images.clone(),
+                });
+                prompts.len() - 1
+            });
+        owners.push(owner as i64);
+    }
+    (prompts.len() < items.len()).then_some((prompts, owners))
+}
+
+fn same_images(a: &[ImageInput], b: &[ImageInput]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.grid_thw == y.grid_thw
+                && (x.pixel_values.data_ptr() == y.pixel_values.data_ptr()
+                    || x.pixel_values.equal(&y.pixel_values))
+        })
+}
+
+/// Hidden states `(rows · (longest + 1), hidden)` of each item's last prompt token and response,
+/// run after its prompt in `prompts` (from [`shared_prompts`]), each prompt run once.
+fn shared_prompt_hidden(
+    model: &Qwen2_5VlModel,
+    items: &[ScoreItem],
+    prompts: &[Sequence],
+    owners: &[i64],
+) -> Result<(Tensor, Picks)> {
+    let device = model.device();
+    let mut picks = Picks::new(items);
+    let rows = picks.rows;
+    // Each item's last prompt token, then its response: the tokens whose hidden states predict
+    // the response.
+    let len = picks.longest + 1;
+    let prompt = LeftPadded::new(model, prompts, 0)?;
+    let images: Vec<&ImageInput> = prompts.iter().flat_map(|p| &p.images).collect();
+    let embeds = model.embed(&prompt.tokens, &images)?;
+    let prefix = model.prefix_keys_values(
+        &embeds,
+        &prompt.positions,
+        prompt.padded.then_some(&prompt.valid),
+    );
+    let width = len as usize;
+    let mut tokens = vec![0_i64; items.len() * width];
+    let mut valid = vec![false; items.len() * width];
+    for (r, item) in items.iter().enumerate() {
+        let tail = &item.sequence.tokens[item.response_start - 1..];
+        tokens[r * width..r * width + tail.len()].copy_from_slice(tail);
+        valid[r * width..r * width + tail.len()].fill(true);
+        for (j, &token) in tail[1..].iter().enumerate() {
+            picks.push(r, j, token, r * width + j);
+        }
+    }
+    let owners = Tensor::from_slice(owners).to(device);
+    let tokens = Tensor::from_slice(&tokens).view([rows, len]).to(device);
+    let valid = Tensor::from_slice(&valid).view([rows, len]).to(device);
+    let keys_valid = Tensor::cat(&[&prompt.valid.index_select(0, &owners), &valid], 1);
+    // Text after a prompt counts up on all three axes from the prompt's next position.
+    let positions = (prompt.next_positions.index_select(0, &owners).unsqueeze(1)
+        + Tensor::arange(len, (Kind::Int64, device)).unsqueeze(0))
+    .unsqueeze(0)
+    .expand([3, rows, len], false);
+    let embeds = model.embed(&tokens, &[])?;
+    let hidden = model.forward_after(&embeds, &positions, &prefix, &owners, &keys_valid);
+    Ok((hidden.reshape([rows * len, -1]), picks))
+}
+
+/// The output head, log-softmax and gather over the picked rows of `hidden` `(n, hidden)`, in
+/// chunks of `options.chunk_tokens` rows.
+fn head_scores(
+    model: &Qwen2_5VlModel,
+    hidden: &Tensor,
+    picks: &Picks,
+    options: &ScoreOptions,
+) -> Scores {
+    let device = model.device();
+    let temperature = options.temperature;
+    let (rows, longest) = (picks.rows, picks.longest);
+    let n = picks.gather.len() as i64;
+    let gather = Tensor::from_slice(&picks.gather).to(device);
+    let targets = Tensor::from_slice(&picks.targets).to(device);
     let mut logprob_chunks = Vec::new();
     let mut entropy_chunks = Vec::new();
     let chunk = options.chunk_tokens.max(1);
@@ -165,7 +318,7 @@ pub fn score(
         }
         start += size;
     }
-    let slots = Tensor::from_slice(&slots).to(device);
+    let slots = Tensor::from_slice(&picks.slots).to(device);
     let place = |chunks: Vec<Tensor>| {
         let zeros = Tensor::zeros([rows * longest], (Kind::Float, device));
         if chunks.is_empty() {
@@ -175,15 +328,18 @@ pub fn score(
             .index_add(0, &slots, &Tensor::cat(&chunks, 0))
             .view([rows, longest])
     };
-    Ok(Scores {
+    Scores {
         logprobs: place(logprob_chunks),
         entropy: (options.entropy != EntropyMode::Skip).then(|| place(entropy_chunks)),
-        mask: Tensor::from_slice(&mask).view([rows, longest]).to(device),
-    })
+        mask: Tensor::from_slice(&picks.mask)
+            .view([rows, longest])
+            .to(device),
+    }
 }
 
-/// Scores many items without gradients, `micro_batch` sequences per forward pass; the result
-/// is as if scored in one batch.
+/// Scores many items without gradients, `micro_batch` sequences per forward pass (each as
+/// [`score`] runs it, so a training pass over the same micro-batches computes the same values);
+/// the result is as if scored in one batch.
 pub fn score_no_grad(
     model: &Qwen2_5VlModel,
     items: &[ScoreItem],

@@ -19,6 +19,18 @@ fn options(chunk_tokens: i64, temperature: f64, entropy: EntropyMode) -> ScoreOp
     }
 }
 
+/// The hub fixture with its base weights trainable.
+fn trainable() -> Policy {
+    Policy::load(
+        &fixtures().join("hub"),
+        &LoadOptions {
+            train_base: true,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 fn with_response(prompt: &Sequence, response: &[i64]) -> Sequence {
     let mut s = prompt.clone();
     s.tokens.extend_from_slice(response);
@@ -91,6 +103,146 @@ fn log_probs_and_entropy_match_the_full_logits_at_response_positions() {
     assert!(common::max_abs_diff(split.entropy.as_ref().unwrap(), batched_entropy) < 1e-5);
 }
 
+/// Two groups, interleaved, with responses of different lengths; the last image sample has its
+/// own copy of the images, equal but not the same tensors.
+fn two_groups(text: &Sequence, image: &Sequence) -> Vec<Sequence> {
+    let mut copy = image.clone();
+    for i in &mut copy.images {
+        i.pixel_values = i.pixel_values.copy();
+    }
+    vec![
+        with_response(image, &[3, 250, 8]),
+        with_response(text, &[17, 42, 99, 5]),
+        with_response(image, &[9]),
+        with_response(text, &[17, 43]),
+        with_response(&copy, &[100, 101, 102, 103, 104]),
+    ]
+}
+
+fn items_of<'a>(
+    sequences: &'a [Sequence],
+    text: &Sequence,
+    image: &Sequence,
+) -> Vec<ScoreItem<'a>> {
+    sequences
+        .iter()
+        .map(|sequence| ScoreItem {
+            sequence,
+            response_start: if sequence.images.is_empty() {
+                text.tokens.len()
+            } else {
+                image.tokens.len()
+            },
+        })
+        .collect()
+}
+
+#[test]
+fn samples_that_share_a_prompt_score_as_when_scored_alone() {
+    let policy = load("hub");
+    let (text, image) = (prompt(&policy, false), prompt(&policy, true));
+    let sequences = two_groups(&text, &image);
+    let items = items_of(&sequences, &text, &image);
+    let opts = options(3, 0.7, EntropyMode::Measure);
+    let shared = score_no_grad(&policy.model, &items, items.len(), &opts).unwrap();
+    assert_eq!(shared.mask.size(), [5, 5]);
+    for (row, item) in items.iter().enumerate() {
+        let alone = tch::no_grad(|| score(&policy.model, &[*item], &opts)).unwrap();
+        let n = alone.mask.size()[1];
+        let got = |t: &tch::Tensor| t.get(row as i64).narrow(0, 0, n).unsqueeze(0);
+        assert!(
+            common::max_abs_diff(&got(&shared.logprobs), &alone.logprobs) < 1e-4,
+            "row {row}: {} vs {}",
+            got(&shared.logprobs),
+            alone.logprobs
+        );
+        assert!(
+            common::max_abs_diff(
+                &got(shared.entropy.as_ref().unwrap()),
+                alone.entropy.as_ref().unwrap()
+            ) < 1e-4,
+            "row {row} entropy"
+        );
+        assert!(got(&shared.mask).equal(&alone.mask), "row {row} mask");
+        let padding = shared.mask.get(row as i64).narrow(0, n, 5 - n);
+        assert_eq!(padding.sum(Kind::Int64).int64_value(&[]), 0, "row {row}");
+    }
+}
+
+#[test]
+fn gradients_through_a_shared_prompt_match_scoring_each_sample_alone() {
+    let policy = trainable();
+    let (text, image) = (prompt(&policy, false), prompt(&policy, true));
+    let sequences = two_groups(&text, &image);
+    let items = items_of(&sequences, &text, &image);
+    let opts = options(4, 0.7, EntropyMode::Train);
+    let mut vars: Vec<(String, tch::Tensor)> = policy
+        .var_store()
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    // A loss that weighs every token and entropy differently, so that a gradient reaching the
+    // wrong row or position shows.
+    let loss = |scores: &metaspatial_policy::Scores, rows: std::ops::Range<i64>| {
+        let width = scores.logprobs.size()[1];
+        let weights = tch::Tensor::arange(rows.end * 5, (Kind::Float, tch::Device::Cpu))
+            .view([rows.end, 5])
+            .narrow(0, rows.start, rows.end - rows.start)
+            .narrow(1, 0, width)
+            .sin();
+        (&scores.logprobs * &weights + scores.entropy.as_ref().unwrap() * weights.cos())
+            .sum(Kind::Float)
+    };
+    let gradients = || -> Vec<tch::Tensor> {
+        vars.iter()
+            .map(|(_, v)| {
+                let mut g = v.grad();
+                if !g.defined() {
+                    return v.zeros_like();
+                }
+                let copy = g.copy();
+                let _ = g.zero_();
+                copy
+            })
+            .collect()
+    };
+    loss(&score(&policy.model, &items, &opts).unwrap(), 0..5).backward();
+    let shared = gradients();
+    for (row, item) in items.iter().enumerate() {
+        let row = row as i64;
+        loss(
+            &score(&policy.model, &[*item], &opts).unwrap(),
+            row..row + 1,
+        )
+        .backward();
+    }
+    let alone = gradients();
+    let largest = alone
+        .iter()
+        .map(|g| g.abs().max().double_value(&[]))
+        .fold(0.0, f64::max);
+    assert!(
+        largest > 1e-3,
+        "the loss must reach the parameters: {largest}"
+    );
+    for (((name, _), a), b) in vars.iter().zip(&alone).zip(&shared) {
+        let delta = common::max_abs_diff(a, b);
+        assert!(delta <= 1e-4 * largest, "{name}: {delta} against {largest}");
+    }
+    // The images are in the shared prompts only: the vision tower learns through their keys
+    // and values.
+    let visual = vars
+        .iter()
+        .zip(&shared)
+        .filter(|((name, _), g)| {
+            name.starts_with("visual.") && g.abs().max().double_value(&[]) > 0.0
+        })
+        .count();
+    assert!(visual > 0, "no gradient reached the vision tower");
+}
+
 #[test]
 fn sampled_tokens_score_at_the_sampling_temperature() {
     const T: f64 = 0.7;
@@ -150,14 +302,7 @@ fn sampled_tokens_score_at_the_sampling_temperature() {
 
 #[test]
 fn entropy_joins_the_graph_only_when_trained() {
-    let policy = Policy::load(
-        &fixtures().join("hub"),
-        &LoadOptions {
-            train_base: true,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap();
+    let policy = trainable();
     let sequence = with_response(&prompt(&policy, false), &[17, 42, 99]);
     let item = ScoreItem {
         sequence: &sequence,

@@ -16,6 +16,7 @@ use metaspatial_policy::lora::LoraConfig;
 use metaspatial_replay::record::MetricsLine;
 
 use crate::config::{Finetune, RunConfig};
+use crate::distributed;
 use crate::eval::median;
 use crate::progress::bar_style;
 use crate::run::Session;
@@ -33,6 +34,8 @@ pub struct BenchOptions {
 /// What `bench` measured.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    /// The number of ranks (processes) that ran the steps together.
+    pub world: usize,
     /// Where the model ran.
     pub device: tch::Device,
     /// Trainable parameters.
@@ -129,17 +132,28 @@ pub fn bench(
     options: BenchOptions,
 ) -> anyhow::Result<BenchReport> {
     anyhow::ensure!(options.steps > 0, "bench: --steps must be at least 1");
-    ensure_fresh(out)?;
+    let ranks = distributed::join(&config)?;
+    ranks.agree(
+        "checking the bench directory",
+        if ranks.is_leader() {
+            ensure_fresh(out)
+        } else {
+            Ok(())
+        },
+    )?;
+    ranks.ensure_same("the bench config", config.to_ron()?.as_bytes())?;
+    let (root, _scratch) = ranks.session_root(out)?;
     config.algorithm.drop_zero_variance_groups = false;
     config.algorithm.mask_truncated = false;
     let lora = match &config.model.finetune {
         Finetune::Lora(lora) => lora.clone(),
         Finetune::Full => LoraConfig::default(),
     };
-    let session = Session::open(config, out)?;
-    let start = session.prepare_model()?;
+    let session = ranks.agree("opening the bench", Session::open(config, &root))?;
+    let start = ranks.agree("preparing the model", session.prepare_model())?;
     let watch = MemoryWatch::start(session.device);
-    let mut learner = session.learner(&start, None)?;
+    let mut learner = ranks.agree("loading the policy", session.learner(&start, None))?;
+    ranks.broadcast_from_leader(learner.parameters())?;
     let trainable = learner.opt.numel();
     let policy = &learner.policy;
     let master_copies = MasterCopyCost {
@@ -190,6 +204,7 @@ pub fn bench(
     steps_bar.finish_and_clear();
     rollout_bar.finish_and_clear();
     Ok(BenchReport {
+        world: ranks.world(),
         device: session.device,
         trainable,
         steps: measured,
@@ -211,9 +226,10 @@ pub fn format_report(report: &BenchReport, config: &RunConfig) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "GRPO steps on {:?}: {} trainable parameters, G = {}, {} rooms per step, up to {} turns, \
-         {} measured steps",
+        "GRPO steps on {:?} × {} rank(s): {} trainable parameters, G = {}, {} rooms per step, up \
+         to {} turns, {} measured steps",
         report.device,
+        report.world,
         report.trainable,
         config.algorithm.group_size,
         config.algorithm.rooms_per_step,
@@ -233,14 +249,17 @@ pub fn format_report(report: &BenchReport, config: &RunConfig) -> String {
     };
     for (label, metric, digits) in ROWS {
         row(label, &column(metric), 1.0, digits);
-        if metric == "time/waiting" {
-            let share: Vec<f64> = column(metric)
-                .iter()
-                .zip(column("time/step"))
-                .map(|(w, s)| w / s)
-                .collect();
-            row("  scoring not hidden, share of step (%)", &share, 100.0, 2);
-        }
+        let share_label = match metric {
+            "time/waiting" => "  scoring not hidden, share of step (%)",
+            "time/communicate" => "  communication, share of step (%)",
+            _ => continue,
+        };
+        let share: Vec<f64> = column(metric)
+            .iter()
+            .zip(column("time/step"))
+            .map(|(w, s)| w / s)
+            .collect();
+        row(share_label, &share, 100.0, 2);
     }
     match report.peak_memory {
         Some((bytes, what)) => {
@@ -257,10 +276,12 @@ pub fn format_report(report: &BenchReport, config: &RunConfig) -> String {
 }
 
 /// The table's rows: label, metric of `metrics.jsonl`, decimals.
-const ROWS: [(&str, &str, usize); 12] = [
+const ROWS: [(&str, &str, usize); 13] = [
     ("step (s)", "time/step", 2),
     ("  generation (s)", "time/generate", 2),
     ("  update (s)", "time/train", 2),
+    // Collectives between ranks (0 for one process): gradients, metrics, agreement.
+    ("  communication between ranks (s)", "time/communicate", 3),
     ("  scoring not hidden by generation (s)", "time/waiting", 3),
     ("assess, overlapped (s)", "time/assess", 3),
     ("render, overlapped (s)", "time/render", 3),

@@ -48,6 +48,9 @@ pub struct RunConfig {
     /// Logging and checkpoints.
     #[serde(default)]
     pub logging: LoggingConfig,
+    /// Runs over several processes (torchrun, srun).
+    #[serde(default)]
+    pub distributed: DistributedConfig,
     /// The directory relative paths in this config are taken from (itself relative to the
     /// config file's directory, which it defaults to). [`RunConfig::from_file`] sets it, so the
     /// copy saved in the run directory still finds the same reward plugins.
@@ -558,6 +561,28 @@ impl Default for LoggingConfig {
     }
 }
 
+/// Runs over several processes (torchrun, srun); a single process uses `rollout_chunks` only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributedConfig {
+    /// Seconds a collective waits for the other ranks before the run stops with an error
+    /// naming the ranks that did not answer.
+    pub timeout_s: u64,
+    /// Generation calls a step's rooms are split into (whole groups each), the unit the ranks
+    /// share; `None`: two, or the world size when that is larger. Runs with the same value
+    /// sample the same rollouts whatever their world size.
+    pub rollout_chunks: Option<usize>,
+}
+
+impl Default for DistributedConfig {
+    fn default() -> Self {
+        Self {
+            timeout_s: 600,
+            rollout_chunks: None,
+        }
+    }
+}
+
 impl RunConfig {
     /// Reads and checks a config file; relative paths inside it become relative to its
     /// directory.
@@ -603,6 +628,9 @@ impl RunConfig {
         if a.rooms_per_step == 0 || a.updates_per_batch == 0 {
             bail!("algorithm.rooms_per_step and algorithm.updates_per_batch must be at least 1");
         }
+        if self.distributed.timeout_s == 0 || self.distributed.rollout_chunks == Some(0) {
+            bail!("distributed.timeout_s and distributed.rollout_chunks must be at least 1");
+        }
         if !(0.0..1.0).contains(&a.clip_low) || a.clip_high < 0.0 {
             bail!("algorithm.clip_low must be in [0, 1) and clip_high non-negative");
         }
@@ -615,6 +643,11 @@ impl RunConfig {
             && !(gamma > 0.0 && gamma <= 1.0)
         {
             bail!("algorithm.advantage: gamma must be in (0, 1], got {gamma}");
+        }
+        if let AdvantageMode::Object { strength } = a.advantage
+            && !(0.0..=1.0).contains(&strength)
+        {
+            bail!("algorithm.advantage: Object strength must be in [0, 1], got {strength}");
         }
         if let LossAggregation::SeqMeanTokenSum { divisor } = a.aggregation
             && divisor <= 0.0

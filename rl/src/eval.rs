@@ -2,6 +2,10 @@
 //!
 //! Scene-level rates and per-room means have the standard error of a mean over rooms;
 //! per-object and per-relation rates that of a proportion over objects or relations.
+//!
+//! Episodes are played as in training (the render and the feedback go back to the model for
+//! up to `eval.max_turns` turns). The unprefixed rows describe each room's final layout; with
+//! more than one turn the table adds every row at turn 1 (`turn1/…`) and the repair rate.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,20 +20,42 @@ use crate::config::RunConfig;
 use crate::rollout::{RenderAndRewards, RolloutSettings, rollout};
 use crate::seeds;
 
-/// One room's outcome: the final turn's assessment and total reward.
-#[derive(Debug, Clone)]
-pub struct RoomOutcome {
-    /// The assessment of the last answer.
+/// One answer's assessment and total reward.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TurnOutcome {
+    /// The assessment of the answer.
     pub assessment: Assessment,
     /// Its total reward.
     pub reward: f64,
 }
 
-/// Plays one greedy (or low-temperature) episode per room and returns each room's outcome.
+/// One room's episode: its first and its last answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomOutcome {
+    /// Turn 1.
+    pub first: TurnOutcome,
+    /// The final turn (turn 1 again when the episode stopped there).
+    pub last: TurnOutcome,
+}
+
+/// Name of the row: of the rooms whose first layout is not a valid scene, the fraction whose
+/// final layout is.
+pub const REPAIR_RATE: &str = "repair_rate";
+
+/// Prefix of the rows measured on the first answer.
+pub const TURN1_PREFIX: &str = "turn1/";
+
+/// Rooms per generation call in evaluation; with several ranks each evaluates whole calls.
+pub(crate) const EVAL_ROOMS_PER_CALL: usize = 32;
+
+/// Plays one greedy (or low-temperature) episode per room and returns each room's outcome;
+/// `first_call` is the index of the rooms' first generation call among the whole evaluation's,
+/// which seeds its sampling.
 pub fn evaluate(
     policy: &Policy,
     scoring: &RenderAndRewards,
     rooms: &[Room],
+    first_call: usize,
     config: &RunConfig,
     progress: &ProgressBar,
 ) -> anyhow::Result<Vec<RoomOutcome>> {
@@ -49,22 +75,21 @@ pub fn evaluate(
             seed: seeds::eval_sampling(config.seed),
             ..SamplingParams::default()
         },
-        rooms_per_call: 32,
+        rooms_per_call: EVAL_ROOMS_PER_CALL,
+        first_chunk: first_call,
         save_images: None,
     };
     let (trajectories, _) = rollout(policy, scoring, rooms, &settings, progress)?;
     Ok(trajectories
         .into_iter()
         .map(|t| {
-            let last = t
-                .turns
-                .into_iter()
-                .last()
-                .expect("every episode plays a turn");
-            RoomOutcome {
-                assessment: last.prepared.assessment,
-                reward: last.scored.total,
-            }
+            let mut turns = t.turns.into_iter().map(|turn| TurnOutcome {
+                assessment: turn.prepared.assessment,
+                reward: turn.scored.total,
+            });
+            let first = turns.next().expect("every episode plays a turn");
+            let last = turns.last().unwrap_or_else(|| first.clone());
+            RoomOutcome { first, last }
         })
         .collect())
 }
@@ -113,16 +138,45 @@ impl PerRoom {
         Self {
             valid: outcomes
                 .iter()
-                .map(|o| flag(o.assessment.valid_scene))
+                .map(|o| flag(o.last.assessment.valid_scene))
                 .collect(),
-            reward: outcomes.iter().map(|o| o.reward).collect(),
+            reward: outcomes.iter().map(|o| o.last.reward).collect(),
         }
     }
 }
 
-/// The metric table over `rooms` (parallel to `outcomes`).
+/// The metric table over `rooms` (parallel to `outcomes`): the final layouts' rows, then, when
+/// `turns > 1`, the same rows at turn 1 and the repair rate.
 #[must_use]
-pub fn table(rooms: &[Room], outcomes: &[RoomOutcome]) -> Vec<EvalMetric> {
+pub fn table(rooms: &[Room], outcomes: &[RoomOutcome], turns: usize) -> Vec<EvalMetric> {
+    let last: Vec<&TurnOutcome> = outcomes.iter().map(|o| &o.last).collect();
+    let mut rows = turn_table(rooms, &last);
+    if turns > 1 {
+        let first: Vec<&TurnOutcome> = outcomes.iter().map(|o| &o.first).collect();
+        rows.extend(turn_table(rooms, &first).into_iter().map(|m| EvalMetric {
+            name: format!("{TURN1_PREFIX}{}", m.name),
+            ..m
+        }));
+        let invalid_first = outcomes
+            .iter()
+            .filter(|o| !o.first.assessment.valid_scene)
+            .count();
+        let repaired = outcomes
+            .iter()
+            .filter(|o| !o.first.assessment.valid_scene && o.last.assessment.valid_scene)
+            .count();
+        let (value, stderr) = proportion(repaired, invalid_first);
+        rows.push(EvalMetric {
+            name: REPAIR_RATE.to_owned(),
+            value,
+            stderr,
+        });
+    }
+    rows
+}
+
+/// The rows of one answer per room.
+fn turn_table(rooms: &[Room], outcomes: &[&TurnOutcome]) -> Vec<EvalMetric> {
     let per_room = |f: &dyn Fn(&Assessment) -> f64| -> (f64, f64) {
         mean_se(
             &outcomes
@@ -228,12 +282,18 @@ pub fn table(rooms: &[Room], outcomes: &[RoomOutcome]) -> Vec<EvalMetric> {
 
 /// The report written to `eval/step-NNNNNN.json`.
 #[must_use]
-pub fn report(step: u64, source: &str, rooms: &[Room], outcomes: &[RoomOutcome]) -> EvalReport {
+pub fn report(
+    step: u64,
+    source: &str,
+    rooms: &[Room],
+    outcomes: &[RoomOutcome],
+    turns: usize,
+) -> EvalReport {
     EvalReport {
         step,
         rooms: source.to_owned(),
         count: outcomes.len(),
-        metrics: table(rooms, outcomes),
+        metrics: table(rooms, outcomes, turns),
     }
 }
 
@@ -321,7 +381,57 @@ pub fn paired_difference(before: &[f64], after: &[f64]) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
+    use metaspatial_env::{AssessConfig, assess};
+
     use super::*;
+    use crate::fixtures::{CLEAN, COLLIDING, room};
+
+    fn value(rows: &[EvalMetric], name: &str) -> Option<(f64, f64)> {
+        rows.iter()
+            .find(|m| m.name == name)
+            .map(|m| (m.value, m.stderr))
+    }
+
+    #[test]
+    fn multi_turn_tables_give_turn_one_the_final_turn_and_the_repair_rate() {
+        let room = room();
+        let turn = |response: &str, reward: f64| TurnOutcome {
+            assessment: assess(&room, response, &AssessConfig::default()),
+            reward,
+        };
+        // Repaired; valid from the start (stopped at turn 1); still invalid at the end.
+        let outcomes = vec![
+            RoomOutcome {
+                first: turn(COLLIDING, 0.5),
+                last: turn(CLEAN, 1.0),
+            },
+            RoomOutcome {
+                first: turn(CLEAN, 1.0),
+                last: turn(CLEAN, 1.0),
+            },
+            RoomOutcome {
+                first: turn(COLLIDING, 0.5),
+                last: turn(COLLIDING, 0.25),
+            },
+        ];
+        let rooms = vec![room.clone(), room.clone(), room.clone()];
+        let rows = table(&rooms, &outcomes, 2);
+        let (valid, _) = value(&rows, "valid_scene_rate").unwrap();
+        let (first_valid, _) = value(&rows, "turn1/valid_scene_rate").unwrap();
+        assert!((valid - 2.0 / 3.0).abs() < 1e-12 && (first_valid - 1.0 / 3.0).abs() < 1e-12);
+        let (reward, _) = value(&rows, "mean_total_reward").unwrap();
+        let (first_reward, _) = value(&rows, "turn1/mean_total_reward").unwrap();
+        assert!((reward - 0.75).abs() < 1e-12 && (first_reward - 2.0 / 3.0).abs() < 1e-12);
+        // Two rooms were invalid at turn 1 and one of them was repaired.
+        let (repair, se) = value(&rows, REPAIR_RATE).unwrap();
+        assert!((repair - 0.5).abs() < 1e-12 && (se - 0.125f64.sqrt()).abs() < 1e-12);
+        let per_turn = rows.len() / 2;
+        assert_eq!(rows.len(), 2 * per_turn + 1);
+        // One turn: the final rows only.
+        let single = table(&rooms, &outcomes, 1);
+        assert_eq!(single.len(), per_turn);
+        assert!(value(&single, REPAIR_RATE).is_none());
+    }
 
     #[test]
     fn standard_errors_are_those_of_a_mean_and_a_proportion() {

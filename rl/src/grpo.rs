@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+use crate::credit::Normaliser;
+
 /// Added to the group's standard deviation before dividing, as in GRPO implementations.
 pub const STD_EPSILON: f64 = 1e-6;
 
@@ -34,6 +36,13 @@ pub enum AdvantageMode {
     },
     /// Turn t's reward normalised across the trajectories of the group that reached turn t.
     PerTurn,
+    /// `MetaSpatial`'s 3D-SPO: [`AdvantageMode::Outcome`], except that the tokens writing each
+    /// object's coordinates get the outcome reward lowered by that object's own penalty (see
+    /// [`crate::credit`]).
+    Object {
+        /// How much of `|R|` a fully penalised object loses, in `[0, 1]`.
+        strength: f64,
+    },
 }
 
 /// Advantages of one group: `values[trajectory][turn]`.
@@ -44,6 +53,9 @@ pub struct GroupAdvantages {
     /// Whether every normalisation in the group saw rewards with zero variance, so that the
     /// group carries no learning signal (all its advantages are 0).
     pub zero_variance: bool,
+    /// How the outcome rewards were normalised (modes normalising one value per trajectory,
+    /// when the group has signal).
+    pub normaliser: Option<Normaliser>,
 }
 
 /// Group-relative advantages of one room's G trajectories.
@@ -64,7 +76,9 @@ pub fn group_advantages(
         "every trajectory has at least one turn"
     );
     match mode {
-        AdvantageMode::Outcome | AdvantageMode::Discounted { .. } => {
+        AdvantageMode::Outcome
+        | AdvantageMode::Discounted { .. }
+        | AdvantageMode::Object { .. } => {
             let returns: Vec<f64> = rewards
                 .iter()
                 .map(|turns| match mode {
@@ -72,7 +86,7 @@ pub fn group_advantages(
                     _ => *turns.last().expect("non-empty"),
                 })
                 .collect();
-            let (normalised, zero_variance) = normalise(&returns, scale_by_std);
+            let (normalised, normaliser) = normalise(&returns, scale_by_std);
             let values = rewards
                 .iter()
                 .zip(normalised)
@@ -80,7 +94,8 @@ pub fn group_advantages(
                 .collect();
             GroupAdvantages {
                 values,
-                zero_variance,
+                zero_variance: normaliser.is_none(),
+                normaliser,
             }
         }
         AdvantageMode::PerTurn => {
@@ -92,8 +107,8 @@ pub fn group_advantages(
                     .filter(|&i| rewards[i].len() > turn)
                     .collect();
                 let column: Vec<f64> = reached.iter().map(|&i| rewards[i][turn]).collect();
-                let (normalised, zero) = normalise(&column, scale_by_std);
-                zero_variance &= zero;
+                let (normalised, normaliser) = normalise(&column, scale_by_std);
+                zero_variance &= normaliser.is_none();
                 for (&i, advantage) in reached.iter().zip(normalised) {
                     values[i][turn] = advantage;
                 }
@@ -101,6 +116,7 @@ pub fn group_advantages(
             GroupAdvantages {
                 values,
                 zero_variance,
+                normaliser: None,
             }
         }
     }
@@ -118,15 +134,16 @@ pub fn discounted_mean(rewards: &[f64], gamma: f64) -> f64 {
     weighted / total
 }
 
-/// Centres (and optionally scales) values; returns zeros and `true` when they are all equal.
-fn normalise(values: &[f64], scale_by_std: bool) -> (Vec<f64>, bool) {
+/// Centres (and optionally scales) values; returns zeros and no normaliser when they are all
+/// equal.
+fn normalise(values: &[f64], scale_by_std: bool) -> (Vec<f64>, Option<Normaliser>) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     // Exact equality: a group of identical rewards has no signal, however they were computed.
     #[allow(clippy::float_cmp)]
     let zero_variance = values.iter().all(|&v| v == values[0]);
     if zero_variance {
-        return (vec![0.0; values.len()], true);
+        return (vec![0.0; values.len()], None);
     }
     let denominator = if scale_by_std {
         let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
@@ -134,9 +151,13 @@ fn normalise(values: &[f64], scale_by_std: bool) -> (Vec<f64>, bool) {
     } else {
         1.0
     };
+    let normaliser = Normaliser { mean, denominator };
     (
-        values.iter().map(|v| (v - mean) / denominator).collect(),
-        false,
+        values
+            .iter()
+            .map(|&v| normaliser.advantage(v, 0.0, 0.0))
+            .collect(),
+        Some(normaliser),
     )
 }
 
@@ -348,6 +369,7 @@ mod tests {
             AdvantageMode::Outcome,
             AdvantageMode::PerTurn,
             AdvantageMode::Discounted { gamma: 0.9 },
+            AdvantageMode::Object { strength: 0.5 },
         ] {
             let adv = group_advantages(&rewards, mode, true);
             assert!(adv.zero_variance, "{mode:?}");

@@ -11,6 +11,7 @@ use anyhow::bail;
 use metaspatial_replay::record::MetricsLine;
 
 use crate::checkpoint::save_checkpoint;
+use crate::distributed;
 use crate::run::{INTERRUPTED, Learner};
 use crate::rundir::{RunDir, TrainerState};
 
@@ -28,6 +29,10 @@ pub(crate) struct LedgerSettings {
     pub checkpoint_every: u64,
     /// Checkpoints kept.
     pub keep_checkpoints: usize,
+    /// The ranks train as one (GRPO): Ctrl-C on any rank stops them all, and rank 0 alone
+    /// writes checkpoints. Otherwise (the supervised warm-start, which every rank runs alone
+    /// in its own session root) this process decides for itself.
+    pub across_ranks: bool,
 }
 
 /// A training loop's record keeping in one run directory.
@@ -71,6 +76,9 @@ impl<'a> Ledger<'a> {
         base_model: Option<&Path>,
         learner: &Learner,
     ) -> anyhow::Result<PathBuf> {
+        if self.settings.across_ranks && !distributed::current().is_leader() {
+            return Ok(self.dir.checkpoint_dir(step));
+        }
         let state = TrainerState {
             step,
             elapsed: self.elapsed(),
@@ -96,7 +104,10 @@ impl<'a> Ledger<'a> {
         stop_here: bool,
         checkpoint: impl FnOnce() -> anyhow::Result<PathBuf>,
     ) -> anyhow::Result<()> {
-        let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+        let mut interrupted = INTERRUPTED.load(Ordering::SeqCst);
+        if self.settings.across_ranks {
+            interrupted = distributed::current().any(interrupted)?;
+        }
         let s = &self.settings;
         if step == s.steps || step.is_multiple_of(s.checkpoint_every) || interrupted || stop_here {
             checkpoint()?;

@@ -6,7 +6,11 @@ pub mod bench_policy;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod credit;
+pub mod distributed;
 pub mod eval;
+#[cfg(test)]
+mod fixtures;
 pub mod grpo;
 pub mod import;
 mod ledger;

@@ -5,71 +5,101 @@
 use std::collections::BTreeMap;
 
 use metaspatial_policy::FinishReason;
+use serde::{Deserialize, Serialize};
 
-use crate::rollout::{Trajectory, Turn};
+use crate::rollout::Trajectory;
 use crate::update::UpdateStats;
 
-/// Per-step scalars of the rollouts and the update.
-pub(crate) fn step_metrics(
-    trajectories: &[Trajectory],
-    zero_variance: &[bool],
-    stats: &UpdateStats,
-) -> BTreeMap<String, f64> {
-    let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut lengths = Vec::new();
-    let mut truncated = 0usize;
-    for t in trajectories {
-        for turn in &t.turns {
-            columns
-                .entry("total".to_owned())
-                .or_default()
-                .push(turn.scored.total);
-            for c in &turn.scored.components {
-                columns.entry(c.name.clone()).or_default().push(c.value);
+/// What the step's metrics are computed from, per turn and per trajectory: the ranks gather
+/// theirs, in rank order (the order of the step's rooms), before anything is averaged.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct StepColumns {
+    /// Reward components (and `total`) of every turn, by name.
+    columns: BTreeMap<String, Vec<f64>>,
+    /// Response tokens of every turn.
+    lengths: Vec<f64>,
+    /// Turns cut at `max_new_tokens`.
+    truncated: usize,
+    /// Total reward of every trajectory's last turn.
+    final_rewards: Vec<f64>,
+    /// 1 where a trajectory's last layout is a valid scene.
+    final_valid: Vec<f64>,
+    /// Turns of every trajectory.
+    turns: Vec<f64>,
+    /// Whether each group's rewards were all equal.
+    zero_variance: Vec<bool>,
+}
+
+impl StepColumns {
+    /// The columns of one rank's trajectories and the zero-variance flags of their groups.
+    pub(crate) fn of(trajectories: &[Trajectory], zero_variance: &[bool]) -> Self {
+        let mut out = Self {
+            zero_variance: zero_variance.to_vec(),
+            ..Self::default()
+        };
+        for t in trajectories {
+            for turn in &t.turns {
+                out.columns
+                    .entry("total".to_owned())
+                    .or_default()
+                    .push(turn.scored.total);
+                for c in &turn.scored.components {
+                    out.columns.entry(c.name.clone()).or_default().push(c.value);
+                }
+                out.lengths.push(turn.response_tokens.len() as f64);
+                out.truncated += usize::from(turn.finish == FinishReason::Length);
             }
-            lengths.push(turn.response_tokens.len() as f64);
-            truncated += usize::from(turn.finish == FinishReason::Length);
+            if let Some(last) = t.turns.last() {
+                out.final_rewards.push(last.scored.total);
+                out.final_valid
+                    .push(f64::from(u8::from(last.prepared.assessment.valid_scene)));
+            }
+            out.turns.push(t.turns.len() as f64);
         }
+        out
     }
+
+    /// The ranks' columns end to end.
+    pub(crate) fn concat(parts: Vec<Self>) -> Self {
+        let mut out = Self::default();
+        for part in parts {
+            for (name, values) in part.columns {
+                out.columns.entry(name).or_default().extend(values);
+            }
+            out.lengths.extend(part.lengths);
+            out.truncated += part.truncated;
+            out.final_rewards.extend(part.final_rewards);
+            out.final_valid.extend(part.final_valid);
+            out.turns.extend(part.turns);
+            out.zero_variance.extend(part.zero_variance);
+        }
+        out
+    }
+}
+
+/// Per-step scalars of the rollouts and the update.
+pub(crate) fn step_metrics(c: &StepColumns, stats: &UpdateStats) -> BTreeMap<String, f64> {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let std = |v: &[f64]| {
         let m = mean(v);
         (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt()
     };
     let mut out = BTreeMap::new();
-    for (name, values) in &columns {
+    for (name, values) in &c.columns {
         out.insert(format!("reward/{name}/mean"), mean(values));
         out.insert(format!("reward/{name}/std"), std(values));
     }
-    let finals: Vec<&Turn> = trajectories.iter().filter_map(|t| t.turns.last()).collect();
-    let final_rewards: Vec<f64> = finals.iter().map(|t| t.scored.total).collect();
-    out.insert("final_turn_reward".to_owned(), mean(&final_rewards));
-    out.insert(
-        "valid_scene/final".to_owned(),
-        mean(
-            &finals
-                .iter()
-                .map(|t| f64::from(u8::from(t.prepared.assessment.valid_scene)))
-                .collect::<Vec<_>>(),
-        ),
-    );
-    out.insert(
-        "turns/mean".to_owned(),
-        mean(
-            &trajectories
-                .iter()
-                .map(|t| t.turns.len() as f64)
-                .collect::<Vec<_>>(),
-        ),
-    );
-    out.insert("response_length".to_owned(), mean(&lengths));
+    out.insert("final_turn_reward".to_owned(), mean(&c.final_rewards));
+    out.insert("valid_scene/final".to_owned(), mean(&c.final_valid));
+    out.insert("turns/mean".to_owned(), mean(&c.turns));
+    out.insert("response_length".to_owned(), mean(&c.lengths));
     out.insert(
         "truncated_fraction".to_owned(),
-        truncated as f64 / lengths.len().max(1) as f64,
+        c.truncated as f64 / c.lengths.len().max(1) as f64,
     );
     out.insert(
         "zero_variance_groups".to_owned(),
-        zero_variance.iter().filter(|z| **z).count() as f64 / zero_variance.len().max(1) as f64,
+        c.zero_variance.iter().filter(|z| **z).count() as f64 / c.zero_variance.len().max(1) as f64,
     );
     out.insert("loss".to_owned(), stats.last.loss);
     out.insert("policy_loss".to_owned(), stats.last.policy_loss);
@@ -119,7 +149,7 @@ mod tests {
             tokens: 15,
             skipped: 0,
         };
-        let m = step_metrics(&trajectories, &[true, false], &stats);
+        let m = step_metrics(&StepColumns::of(&trajectories, &[true, false]), &stats);
         let close = |name: &str, want: f64| {
             let got = m[name];
             assert!((got - want).abs() < 1e-12, "{name}: {got} ≠ {want}");

@@ -66,6 +66,11 @@ impl AdamW {
             .sum()
     }
 
+    /// The parameters stepped, sorted by name.
+    pub fn params(&self) -> &[(String, Tensor)] {
+        &self.params
+    }
+
     /// Clears every gradient.
     pub fn zero_grad(&mut self) {
         for (_, p) in &mut self.params {

@@ -128,6 +128,9 @@ pub struct RolloutSettings {
     pub sampling: SamplingParams,
     /// Rooms generated per call (the unit of overlap with scoring).
     pub rooms_per_call: usize,
+    /// The index of the first call among the step's (another rank plays the earlier ones);
+    /// each call's sampling seed derives from it.
+    pub first_chunk: usize,
     /// Save the renders of every turn here (`dir`, and the prefix recorded in rollouts).
     pub save_images: Option<(PathBuf, String)>,
 }
@@ -350,7 +353,11 @@ fn generate_turn(
         return Ok(Vec::new());
     }
     let mut params = settings.sampling.clone();
-    params.seed = seeds::generation_call(settings.sampling.seed, turn, chunk_index);
+    params.seed = seeds::generation_call(
+        settings.sampling.seed,
+        turn,
+        settings.first_chunk + chunk_index,
+    );
     // On the first turn every sample of a room sees the same prompt: prefill it once and let
     // the group share its cache; later turns differ per trajectory.
     let (prompts, owners, group) = if turn == 1 {

@@ -21,18 +21,20 @@ use metaspatial_env::data::solver::SolverConfig;
 use metaspatial_env::{EpisodeConfig, Room};
 use metaspatial_policy::tiny::TinyPreset;
 use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Weights};
-use metaspatial_replay::record::{EvalReport, RunLayout};
+use metaspatial_replay::record::{EvalReport, RolloutRecord, RunLayout};
+use tch::Tensor;
 
 use crate::checkpoint::{load_adapters, load_policy, trainable};
 use crate::config::{DataSource, Finetune, ModelSource, RunConfig};
-use crate::eval::{self, Comparison, PerRoom, evaluate};
+use crate::distributed;
+use crate::eval::{self, Comparison, EVAL_ROOMS_PER_CALL, PerRoom, evaluate};
 use crate::ledger::{Ledger, LedgerSettings};
-use crate::metrics::step_metrics;
+use crate::metrics::{StepColumns, step_metrics};
 use crate::optim::AdamW;
 use crate::progress::bar_style;
 use crate::records::rollout_records;
-use crate::rollout::{RenderAndRewards, RolloutSettings, Trajectory, rollout};
-use crate::rundir::{RunDir, ensure_fresh};
+use crate::rollout::{RenderAndRewards, RolloutSettings, RolloutTimes, Trajectory, rollout};
+use crate::rundir::RunDir;
 use crate::seeds::{self, EpochOrder};
 use crate::sft;
 use crate::update::{self, UpdateStats, guard_oom};
@@ -71,8 +73,33 @@ pub(crate) struct Learner {
     pub(crate) opt: AdamW,
 }
 
+impl Learner {
+    /// Every tensor the ranks must hold alike: the policy's variables (adapters included) and
+    /// the frozen reference's.
+    pub(crate) fn parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> =
+            self.policy.var_store().variables().into_iter().collect();
+        let extra = |prefix: &str, store: &tch::nn::VarStore| {
+            store
+                .variables()
+                .into_iter()
+                .map(|(name, t)| (format!("{prefix}/{name}"), t))
+                .collect::<Vec<_>>()
+        };
+        if let Some(store) = self.policy.lora_var_store() {
+            out.extend(extra("adapters", store));
+        }
+        if let Some(reference) = &self.reference {
+            out.extend(extra("reference", reference.var_store()));
+        }
+        out
+    }
+}
+
 /// One GRPO step: its rooms, rollouts, advantages, update and logged scalars.
 pub(crate) struct StepOutcome {
+    /// The index of this rank's first room among the step's rooms.
+    first_room: usize,
     rooms: Vec<Room>,
     trajectories: Vec<Trajectory>,
     advantages: update::Advantages,
@@ -84,17 +111,13 @@ pub(crate) struct StepOutcome {
 /// Runs the whole pipeline of `config`; returns the before/after comparison when GRPO ran to
 /// its last step.
 pub fn run(config: RunConfig, options: &RunOptions) -> anyhow::Result<Option<Comparison>> {
-    if options.resume {
-        anyhow::ensure!(
-            RunLayout::new(&options.out).config().exists(),
-            "--resume: {} holds no run (no config.ron)",
-            options.out.display()
-        );
-    } else {
-        ensure_fresh(&options.out)?;
-    }
-    let session = Session::open(config, &options.out)?;
-    let start_model = session.prepare_model()?;
+    let (ranks, root, _scratch) = distributed::open_run(&config, options)?;
+    let session = ranks.agree("opening the run", Session::open(config, &root))?;
+    let start_model = ranks.agree("preparing the model", session.prepare_model())?;
+    ranks.ensure_same(
+        "the starting model's tokenizer",
+        &std::fs::read(start_model.join("tokenizer.json")).unwrap_or_default(),
+    )?;
     let start_model = match &session.config.sft {
         Some(_) => session.supervised(&start_model, &session.dir.root().join("sft"))?,
         None => start_model,
@@ -116,7 +139,7 @@ pub fn run_sft(config: RunConfig, out: &Path) -> anyhow::Result<PathBuf> {
 impl Session {
     pub(crate) fn open(config: RunConfig, root: &Path) -> anyhow::Result<Self> {
         let dir = RunDir::create_with_config(root, &config.to_ron()?)?;
-        let device = config.model.device.device()?;
+        let device = distributed::current().device(config.model.device.device()?);
         let scoring = RenderAndRewards::from_config(&config, "the run config's rewards")?;
         let data = prepare_data(&config, root)?;
         tch::manual_seed(config.seed as i64);
@@ -284,6 +307,7 @@ impl Session {
                 steps: cfg.steps,
                 checkpoint_every: self.config.logging.checkpoint_every,
                 keep_checkpoints: self.config.logging.keep_checkpoints,
+                across_ranks: false,
             },
             elapsed,
         );
@@ -333,10 +357,18 @@ impl Session {
         bar.set_style(bar_style(
             "eval [{bar:30}] {pos}/{len} answers  {elapsed_precise}",
         ));
-        let outcomes = evaluate(policy, &self.scoring, rooms, &self.config, &bar)?;
+        let ranks = distributed::current();
+        let (shard, first_call) = ranks.call_share(rooms.len(), EVAL_ROOMS_PER_CALL);
+        let shard = &rooms[shard];
+        let outcomes = if shard.is_empty() {
+            Vec::new()
+        } else {
+            evaluate(policy, &self.scoring, shard, first_call, &self.config, &bar)?
+        };
+        let outcomes = ranks.gather_outcomes(outcomes)?;
         bar.finish_and_clear();
         let source = format!("{} split", self.config.data.eval_split);
-        let report = eval::report(step, &source, rooms, &outcomes);
+        let report = eval::report(step, &source, rooms, &outcomes, self.config.eval.max_turns);
         self.dir.write_eval(&report)?;
         let per_room = PerRoom::from_outcomes(&outcomes);
         self.dir.write_per_room(step, &per_room)?;
@@ -421,7 +453,12 @@ impl Session {
         let policy = &learner.policy;
         let step_start = Instant::now();
         tch::manual_seed(seeds::step(config.seed, step) as i64);
-        let rooms = self.rooms_of_step(step)?;
+        let ranks = distributed::current();
+        let share = ranks.rollout_share(
+            &self.rooms_of_step(step)?,
+            config.distributed.rollout_chunks,
+        );
+        let rooms = share.rooms;
         let settings = RolloutSettings {
             group_size: algorithm.group_size,
             episode: config.episode(),
@@ -434,16 +471,27 @@ impl Session {
                 seed: seeds::step(config.seed, step),
                 ..SamplingParams::default()
             },
-            rooms_per_call: (algorithm.rooms_per_step / 2).max(1),
+            rooms_per_call: share.rooms_per_call,
+            first_chunk: share.first_chunk,
             save_images,
         };
-        let (trajectories, times) = rollout(policy, &self.scoring, &rooms, &settings, bar)?;
+        // With fewer rollout chunks than ranks some ranks play none (and still join the update).
+        let (trajectories, times) = if rooms.is_empty() {
+            (Vec::new(), RolloutTimes::default())
+        } else {
+            rollout(policy, &self.scoring, &rooms, &settings, bar)?
+        };
         let rollout_seconds = step_start.elapsed().as_secs_f64();
-        let advantages = update::advantages(&trajectories, algorithm.group_size, algorithm);
+        let advantages = update::advantages(
+            &trajectories,
+            algorithm.group_size,
+            algorithm,
+            &policy.tokenizer,
+        )?;
         let samples = update::samples(&trajectories, &advantages, algorithm.group_size, algorithm);
         let lr = config.optimiser.lr_at(step, algorithm.steps);
         let train_start = Instant::now();
-        let stats = guard_oom(&config.optimiser, || {
+        let mut stats = guard_oom(&config.optimiser, || {
             update::update(
                 policy,
                 learner.reference.as_ref(),
@@ -459,7 +507,11 @@ impl Session {
         })?;
         let train_seconds = train_start.elapsed().as_secs_f64();
         let step_seconds = step_start.elapsed().as_secs_f64();
-        let mut values = step_metrics(&trajectories, &advantages.zero_variance, &stats);
+        let columns = StepColumns::concat(
+            ranks.gather(StepColumns::of(&trajectories, &advantages.zero_variance))?,
+        );
+        (stats.tokens, stats.sequences) = ranks.totals(stats.tokens, stats.sequences)?;
+        let mut values = step_metrics(&columns, &stats);
         let tokens = times.prompt_tokens + times.response_tokens;
         values.extend([
             ("lr".to_owned(), lr),
@@ -475,7 +527,9 @@ impl Session {
             ("time/train".to_owned(), train_seconds),
             ("time/step".to_owned(), step_seconds),
         ]);
+        ranks.reduce_step_values(&mut values)?;
         Ok(StepOutcome {
+            first_room: share.first_room,
             rooms,
             trajectories,
             advantages,
@@ -487,20 +541,26 @@ impl Session {
     fn grpo(&self, start_model: &Path, options: &RunOptions) -> anyhow::Result<Option<Comparison>> {
         let config = &self.config;
         let algorithm = &config.algorithm;
-        let resume_from = self.dir.latest_checkpoint()?;
+        let ranks = distributed::current();
+        let resume_from = ranks.latest_checkpoint(&self.dir, &options.out)?;
         let (mut step, elapsed, mut bad_in_a_row) =
             resume_from.as_ref().map_or((0, 0.0, 0), |(_, s)| {
                 (s.step, s.elapsed, s.bad_steps_in_a_row)
             });
         let lora = matches!(config.model.finetune, Finetune::Lora(_));
-        let mut learner =
-            self.learner(start_model, resume_from.as_ref().map(|(d, _)| d.as_path()))?;
+        let mut learner = ranks.agree(
+            "loading the policy",
+            self.learner(start_model, resume_from.as_ref().map(|(d, _)| d.as_path())),
+        )?;
+        ranks.broadcast_from_leader(learner.parameters())?;
         // Steps logged after the last checkpoint by a killed session are redone.
         self.dir.truncate_metrics(step)?;
         let before = if let Some((dir, _)) = &resume_from {
             tracing::info!("resumed from {} (step {step})", dir.display());
             // The evaluation that follows a checkpoint is lost when the run is killed during it.
-            if self.evaluation_due(step) && !self.dir.has_eval(step) {
+            if self.evaluation_due(step)
+                && ranks.any(ranks.is_leader() && !self.dir.has_eval(step))?
+            {
                 self.evaluate_at(&learner.policy, step)?;
             }
             None
@@ -524,6 +584,7 @@ impl Session {
                 steps: algorithm.steps,
                 checkpoint_every: config.logging.checkpoint_every,
                 keep_checkpoints: config.logging.keep_checkpoints,
+                across_ranks: true,
             },
             elapsed,
         );
@@ -532,7 +593,9 @@ impl Session {
             step += 1;
             let log_rollouts =
                 config.logging.rollouts_every > 0 && step % config.logging.rollouts_every == 0;
-            let save_images = (log_rollouts && config.logging.rollout_images)
+            // Only rank 0 writes the run directory: the other ranks' rollouts are logged without
+            // their renders.
+            let save_images = (log_rollouts && config.logging.rollout_images && ranks.is_leader())
                 .then(|| -> anyhow::Result<_> {
                     Ok((
                         self.dir.rollout_image_dir(step)?,
@@ -547,15 +610,19 @@ impl Session {
                 bad_in_a_row = 0;
             }
             if log_rollouts {
-                self.dir.write_rollouts(
+                let mut records = rollout_records(
                     step,
-                    &rollout_records(
-                        step,
-                        &outcome.rooms,
-                        &outcome.trajectories,
-                        &outcome.advantages.values,
-                    ),
-                )?;
+                    &outcome.rooms,
+                    &outcome.trajectories,
+                    &outcome.advantages.values,
+                );
+                for r in &mut records {
+                    r.group += outcome.first_room;
+                }
+                let records: Vec<RolloutRecord> = ranks.gather(records)?.concat();
+                if ranks.is_leader() {
+                    self.dir.write_rollouts(step, &records)?;
+                }
             }
             let values = outcome.values;
             let mean_reward = values.get("reward/total/mean").copied().unwrap_or(0.0);
@@ -584,6 +651,9 @@ impl Session {
         rollout_bar.finish_and_clear();
         tracing::info!("evaluating after GRPO");
         let (after, after_rooms) = self.evaluate_at(&learner.policy, step)?;
+        if !ranks.is_leader() {
+            return Ok(None);
+        }
         let (before, before_rooms) = match before {
             Some(b) => b,
             None => self.dir.read_eval(0)?,

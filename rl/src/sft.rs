@@ -122,6 +122,7 @@ fn sample(
         sequence,
         response_start,
         advantage: 1.0,
+        token_advantages: None,
     })
 }
 

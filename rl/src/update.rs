@@ -6,14 +6,16 @@
 //! logits divided by the sampling temperature: the ratio must compare the policy being trained
 //! with the distribution that drew the tokens.
 
+use anyhow::Context;
 use metaspatial_policy::{
-    EntropyMode, FinishReason, Policy, ScoreItem, ScoreOptions, Scores, Sequence, score,
-    score_no_grad,
+    ChatTokenizer, EntropyMode, FinishReason, Policy, ScoreItem, ScoreOptions, Scores, Sequence,
+    score, score_no_grad,
 };
 use tch::{Kind, Tensor};
 
 use crate::config::{AlgorithmConfig, OptimiserConfig};
-use crate::grpo::{LossAggregation, LossInputs, group_advantages, policy_loss};
+use crate::credit::token_advantages;
+use crate::grpo::{AdvantageMode, LossAggregation, LossInputs, group_advantages, policy_loss};
 use crate::optim::AdamW;
 use crate::rollout::Trajectory;
 
@@ -28,35 +30,71 @@ pub struct Sample {
     pub response_start: usize,
     /// The advantage of every response token.
     pub advantage: f64,
+    /// One advantage per response token instead, where they differ (object-level credit).
+    pub token_advantages: Option<Vec<f64>>,
 }
 
 /// Advantages of every trajectory turn, and which groups carried no signal.
 pub struct Advantages {
     /// `values[trajectory][turn]`, in the trajectories' order.
     pub values: Vec<Vec<f64>>,
+    /// `per_token[trajectory][turn]`: one advantage per response token where the object-level
+    /// mode gives the turn's tokens different ones; `None` where `values` applies to all.
+    pub per_token: Vec<Vec<Option<Vec<f64>>>>,
     /// Per group (room): all rewards equal.
     pub zero_variance: Vec<bool>,
 }
 
-/// Group-relative advantages of room-major trajectories (`group_size` per room).
-#[must_use]
+/// Group-relative advantages of room-major trajectories (`group_size` per room); the tokenizer
+/// maps answers to tokens for the object-level mode.
 pub fn advantages(
     trajectories: &[Trajectory],
     group_size: usize,
     algorithm: &AlgorithmConfig,
-) -> Advantages {
+    tokenizer: &ChatTokenizer,
+) -> anyhow::Result<Advantages> {
     let mut values = Vec::with_capacity(trajectories.len());
+    let mut per_token = Vec::with_capacity(trajectories.len());
     let mut zero_variance = Vec::new();
     for group in trajectories.chunks(group_size) {
         let rewards: Vec<Vec<f64>> = group.iter().map(Trajectory::rewards).collect();
         let g = group_advantages(&rewards, algorithm.advantage, algorithm.scale_by_std);
         zero_variance.push(g.zero_variance);
+        for (t, turn_rewards) in group.iter().zip(&rewards) {
+            let tokens = match (algorithm.advantage, g.normaliser) {
+                (AdvantageMode::Object { strength }, Some(normaliser)) => {
+                    let outcome = *turn_rewards.last().expect("every trajectory has a turn");
+                    t.turns
+                        .iter()
+                        .map(|turn| {
+                            let pieces = turn
+                                .response_tokens
+                                .iter()
+                                .map(|&token| tokenizer.decode(&[token], true))
+                                .collect::<Result<Vec<_>, _>>()
+                                .context("decoding response tokens one by one")?;
+                            Ok(token_advantages(
+                                &turn.prepared.response,
+                                &pieces,
+                                &turn.prepared.assessment,
+                                outcome,
+                                &normaliser,
+                                strength,
+                            ))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?
+                }
+                _ => vec![None; t.turns.len()],
+            };
+            per_token.push(tokens);
+        }
         values.extend(g.values);
     }
-    Advantages {
+    Ok(Advantages {
         values,
+        per_token,
         zero_variance,
-    }
+    })
 }
 
 /// The sequences to train on: every turn of every trajectory, except groups without signal
@@ -75,7 +113,12 @@ pub fn samples(
         if algorithm.drop_zero_variance_groups && advantages.zero_variance[k / group_size] {
             continue;
         }
-        for (turn, a) in t.turns.iter().zip(&advantages.values[k]) {
+        for ((turn, a), per_token) in t
+            .turns
+            .iter()
+            .zip(&advantages.values[k])
+            .zip(&advantages.per_token[k])
+        {
             if (algorithm.mask_truncated && turn.finish == FinishReason::Length)
                 || turn.response_tokens.is_empty()
             {
@@ -90,6 +133,7 @@ pub fn samples(
                 },
                 response_start: turn.prompt.tokens.len(),
                 advantage: *a,
+                token_advantages: per_token.clone(),
             });
         }
     }
@@ -163,6 +207,25 @@ fn items(samples: &[Sample]) -> Vec<ScoreItem<'_>> {
             response_start: s.response_start,
         })
         .collect()
+}
+
+/// `(batch, width)` advantages: each sample's per-token values, or its one value repeated;
+/// zero past the response (masked there anyway).
+fn advantage_rows(batch: &[Sample], width: i64) -> Tensor {
+    let width = usize::try_from(width).expect("a tensor width");
+    let mut flat = vec![0f32; batch.len() * width];
+    for (row, sample) in flat.chunks_mut(width).zip(batch) {
+        let n = response_len(sample).min(width);
+        match &sample.token_advantages {
+            Some(values) => {
+                for (slot, v) in row.iter_mut().zip(values) {
+                    *slot = *v as f32;
+                }
+            }
+            None => row[..n].fill(sample.advantage as f32),
+        }
+    }
+    Tensor::from_slice(&flat).view([batch.len() as i64, width as i64])
 }
 
 fn response_len(sample: &Sample) -> usize {
@@ -243,7 +306,9 @@ pub fn accumulate_gradients(
     let micro = settings.micro_batch();
     let all = items(samples);
     let device = policy.model.device();
-    let total_tokens: usize = samples.iter().map(response_len).sum();
+    // With several ranks each holds part of the batch: shares are of the whole batch.
+    let (total_tokens, total_sequences) = crate::distributed::current()
+        .totals(samples.iter().map(response_len).sum(), samples.len())?;
     let loss_config = algorithm.loss();
     // Without a bonus the entropy is only a metric: measured outside the autograd graph, so
     // no chunk × vocabulary tensor is kept for a backward pass that would not use it.
@@ -271,11 +336,7 @@ pub fn accumulate_gradients(
             .as_ref()
             .map_or_else(|| logprobs.detach(), rows);
         let ref_logp = baselines.reference.as_ref().map(rows);
-        let advantage: Vec<f32> = batch.iter().map(|s| s.advantage as f32).collect();
-        let advantages = Tensor::from_slice(&advantage)
-            .to(device)
-            .unsqueeze(1)
-            .expand([batch.len() as i64, width], false);
+        let advantages = advantage_rows(batch, width).to(device);
         let mask = mask.to_kind(Kind::Float);
         let out = policy_loss(
             &LossInputs {
@@ -296,7 +357,7 @@ pub fn accumulate_gradients(
         let weight = match algorithm.aggregation {
             LossAggregation::TokenMean => token_share,
             LossAggregation::SeqMeanTokenMean | LossAggregation::SeqMeanTokenSum { .. } => {
-                batch.len() as f64 / samples.len() as f64
+                batch.len() as f64 / total_sequences as f64
             }
         };
         let loss_value = out.loss.double_value(&[]);
@@ -328,16 +389,26 @@ pub fn update(
         tokens: samples.iter().map(response_len).sum(),
         ..UpdateStats::default()
     };
-    if samples.is_empty() {
+    let ranks = crate::distributed::current();
+    // A rank may hold no samples while others do; it still takes part in every collective.
+    if ranks.totals(stats.tokens, stats.sequences)?.1 == 0 {
         return Ok(stats);
     }
-    let baselines = baselines(policy, reference, samples, settings)?;
+    let baselines = if samples.is_empty() {
+        Baselines {
+            old: None,
+            reference: None,
+        }
+    } else {
+        baselines(policy, reference, samples, settings)?
+    };
     if let Some(lora) = policy.lora() {
         lora.set_training(true);
     }
     let passes = (0..settings.algorithm.updates_per_batch).try_for_each(|_| {
         opt.zero_grad();
         let pass = accumulate_gradients(policy, samples, &baselines, settings)?;
+        let pass = ranks.sync_gradients(opt.params(), pass)?;
         let grad_norm = if pass.is_some() {
             opt.grad_norm()
         } else {

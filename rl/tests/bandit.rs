@@ -92,6 +92,7 @@ fn train(kind: Kind, sign: f64, steps: u64) -> (f64, f64) {
                     },
                     response_start: prompt.tokens.len(),
                     advantage: a[0],
+                    token_advantages: None,
                 }
             })
             .collect();

@@ -17,6 +17,7 @@ fn doctor_reports_libtorch_and_rendering_and_succeeds() {
     );
     assert!(stdout.contains("libtorch   2.11.0"), "{stdout}");
     assert!(stdout.contains("CUDA"), "{stdout}");
+    assert!(stdout.contains("c10d       gloo"), "{stdout}");
     assert!(stdout.contains("read back correctly"), "{stdout}");
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }

@@ -96,6 +96,7 @@ fn grpo_step(dir: &std::path::Path, kind: Kind) {
                 },
                 response_start: prompt.tokens.len(),
                 advantage: a[0],
+                token_advantages: None,
             }
         })
         .collect();

@@ -1,6 +1,6 @@
 //! The GRPO update on a tiny `LoRA` policy: micro-batching does not change the gradient, the
 //! old log-probs of several passes belong to their rows, KL starts at exactly 0, and a NaN
-//! reward leaves the parameters alone.
+//! reward leaves the parameters alone; per-token advantages reach their own tokens.
 
 use std::collections::BTreeMap;
 
@@ -70,6 +70,7 @@ fn samples(policy: &Policy) -> Vec<Sample> {
                 },
                 response_start: prompt.len(),
                 advantage,
+                token_advantages: None,
             }
         })
         .collect()
@@ -210,6 +211,66 @@ fn micro_batches_accumulate_the_whole_batch_gradient_in_every_aggregation() {
             }
         });
     }
+}
+
+#[test]
+fn per_token_advantages_reach_their_own_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy(dir.path(), 0.0);
+    perturb_adapters(&policy);
+    let plain = samples(&policy);
+    // No KL or entropy term: what is left is linear in the advantages.
+    let algorithm = AlgorithmConfig {
+        kl_coef: 0.0,
+        entropy_coef: 0.0,
+        ..AlgorithmConfig::default()
+    };
+    let optimiser = OptimiserConfig {
+        micro_batch: 2,
+        ..OptimiserConfig::default()
+    };
+    let mut opt = optimiser_for(&policy);
+    let mut gradient_of = |samples: &[Sample]| -> BTreeMap<String, Tensor> {
+        opt.zero_grad();
+        let settings = settings(&algorithm, &optimiser, 0.0);
+        let fixed = baselines(&policy, None, samples, &settings).unwrap();
+        accumulate_gradients(&policy, samples, &fixed, &settings)
+            .unwrap()
+            .expect("a finite loss");
+        gradients(&policy)
+    };
+    let with_tokens = |f: &dyn Fn(usize, f64) -> f64| -> Vec<Sample> {
+        samples(&policy)
+            .into_iter()
+            .map(|s| {
+                let n = s.sequence.tokens.len() - s.response_start;
+                let values = (0..n).map(|t| f(t, s.advantage)).collect();
+                Sample {
+                    token_advantages: Some(values),
+                    ..s
+                }
+            })
+            .collect()
+    };
+    let same = |a: &BTreeMap<String, Tensor>, b: &BTreeMap<String, Tensor>| {
+        a.iter()
+            .map(|(name, g)| max_abs(&(g - &b[name])))
+            .fold(0.0, f64::max)
+    };
+    // Each sample's one advantage written out per token trains exactly as before.
+    let reference = gradient_of(&plain);
+    let spelled = gradient_of(&with_tokens(&|_, a| a));
+    assert!(same(&reference, &spelled) < 1e-7);
+    // At ratio 1 the loss is linear in the advantages: the first tokens' part and the rest's
+    // part add up to the whole, and neither is the whole alone.
+    let first = gradient_of(&with_tokens(&|t, a| if t < 2 { a } else { 0.0 }));
+    let rest = gradient_of(&with_tokens(&|t, a| if t < 2 { 0.0 } else { a }));
+    let sum: BTreeMap<String, Tensor> = first
+        .iter()
+        .map(|(name, g)| (name.clone(), g + &rest[name]))
+        .collect();
+    assert!(same(&reference, &sum) < 1e-6);
+    assert!(same(&reference, &first) > 1e-4 && same(&reference, &rest) > 1e-4);
 }
 
 #[test]

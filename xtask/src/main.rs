@@ -15,7 +15,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  setup   create the project virtualenv with torch, install headless Vulkan if needed
+  setup   create the project virtualenv with torch, install headless Vulkan and Gloo's headers if needed
   test    setup, then check formatting, lint and run the whole test suite
   demo    setup, build in release mode and run the main job
 ";
@@ -56,6 +56,7 @@ fn setup(root: &Path) -> Result<()> {
     ensure_torch(&venv)?;
     ensure_libtorch_link(&venv)?;
     ensure_vulkan()?;
+    ensure_gloo_headers()?;
     ensure_browser()?;
     println!("xtask: set-up complete");
     Ok(())
@@ -158,6 +159,16 @@ fn ensure_vulkan() -> Result<()> {
     }
     println!("xtask: no Vulkan driver found; installing Mesa's software Vulkan (lavapipe)");
     apt_install(&["mesa-vulkan-drivers", "libvulkan1"])
+}
+
+/// Installs Gloo's headers, which the c10d shim of `dist/` compiles against (the torch wheel
+/// ships Gloo's library inside `libtorch_cpu.so` but not its headers).
+fn ensure_gloo_headers() -> Result<()> {
+    if Path::new("/usr/include/gloo/context.h").exists() {
+        return Ok(());
+    }
+    println!("xtask: no Gloo headers found; installing libgloo-dev");
+    apt_install(&["libgloo-dev"])
 }
 
 /// Installs Debian's headless-capable Chromium and its chromedriver, which the replay viewer's

@@ -180,6 +180,32 @@ impl Qwen2_5VlModel {
         self.text.forward(embeds, positions, key_valid)
     }
 
+    /// Shared-prompt path, first half: every decoder layer's keys and values of whole prompts
+    /// (arguments as [`Self::forward_hidden`]), in the autograd graph.
+    pub(crate) fn prefix_keys_values(
+        &self,
+        embeds: &Tensor,
+        positions: &Tensor,
+        key_valid: Option<&Tensor>,
+    ) -> Vec<(Tensor, Tensor)> {
+        self.text.prefix_keys_values(embeds, positions, key_valid)
+    }
+
+    /// Shared-prompt path, second half: hidden states `(batch, new, hidden)` of new tokens after
+    /// the prompts of [`Self::prefix_keys_values`], sequence `i` after prompt `owners[i]`;
+    /// `keys_valid` `(batch, prompt + new)` marks real tokens.
+    pub(crate) fn forward_after(
+        &self,
+        embeds: &Tensor,
+        positions: &Tensor,
+        prefix: &[(Tensor, Tensor)],
+        owners: &Tensor,
+        keys_valid: &Tensor,
+    ) -> Tensor {
+        self.text
+            .forward_after(embeds, positions, prefix, owners, keys_valid)
+    }
+
     /// Generation path: hidden states of new tokens, their keys and values appended to `cache`.
     pub fn forward_cached(
         &self,

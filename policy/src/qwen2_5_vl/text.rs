@@ -1,9 +1,11 @@
 //! The Qwen2 decoder of Qwen2.5-VL: grouped-query attention with multimodal rotary positions
 //! (M-RoPE), `RMSNorm` and `SwiGLU`.
 //!
-//! Port of `Qwen2_5_VLTextModel` in transformers' `modeling_qwen2_5_vl.py`. Two forward paths
-//! share the layers: [`TextModel::forward`] runs whole sequences (training log-probs) and
-//! [`TextModel::forward_cached`] runs new tokens against a [`KvCache`] (generation).
+//! Port of `Qwen2_5_VLTextModel` in transformers' `modeling_qwen2_5_vl.py`. Three forward paths
+//! share the layers: [`TextModel::forward`] runs whole sequences (training log-probs),
+//! [`TextModel::forward_cached`] runs new tokens against a [`KvCache`] (generation), and
+//! [`TextModel::prefix_keys_values`] with [`TextModel::forward_after`] run a prompt once for the
+//! samples that continue it, gradients included (log-probs of a group's samples).
 
 use tch::{Device, Kind, Tensor};
 
@@ -115,36 +117,49 @@ struct Attention {
 }
 
 impl Attention {
-    /// `x` `(batch, seq, hidden)`; `kv` is where keys/values go (the cache slots of this step) and
-    /// come from; `mask` is `(batch, 1, seq, keys)` bool or `None` for plain causal attention.
+    /// Keys and values `(batch, kv_heads, seq, head_dim)` of `x` `(batch, seq, hidden)`, the keys
+    /// rotated.
+    fn keys_values(&self, x: &Tensor, rope: &(Tensor, Tensor)) -> (Tensor, Tensor) {
+        let k = self.heads(&self.k_proj.forward(x), self.num_kv_heads);
+        let v = self.heads(&self.v_proj.forward(x), self.num_kv_heads);
+        (rotate(&k, rope), v)
+    }
+
+    /// `(batch, seq, heads · head_dim)` → `(batch, heads, seq, head_dim)`.
+    fn heads(&self, y: &Tensor, heads: i64) -> Tensor {
+        let (b, t, _) = y.size3().expect("projections are (batch, seq, features)");
+        y.view([b, t, heads, self.head_dim]).transpose(1, 2)
+    }
+
+    /// `x` `(batch, seq, hidden)`; `context` says which keys and values the new tokens' own
+    /// follow; `mask` is `(batch, 1, seq, keys)` bool or `None` for plain causal attention.
+    /// Returns the output and the new tokens' keys and values.
     fn forward(
         &self,
         x: &Tensor,
         rope: &(Tensor, Tensor),
         mask: Option<&Tensor>,
-        kv: Option<CacheSlot>,
-    ) -> Tensor {
+        context: Context,
+    ) -> (Tensor, (Tensor, Tensor)) {
         let (b, t, _) = x
             .size3()
             .expect("decoder hidden states are (batch, seq, hidden)");
-        // (batch, heads, seq, head_dim)
-        let shape = |y: Tensor, heads| y.view([b, t, heads, self.head_dim]).transpose(1, 2);
-        let q = shape(self.q_proj.forward(x), self.num_heads);
-        let k = shape(self.k_proj.forward(x), self.num_kv_heads);
-        let v = shape(self.v_proj.forward(x), self.num_kv_heads);
-        let (cos, sin) = (rope.0.unsqueeze(1), rope.1.unsqueeze(1));
-        let q = &q * &cos + rotate_half(&q) * &sin;
-        let k = &k * &cos + rotate_half(&k) * &sin;
-        let (k, v) = match kv {
-            Some(slot) => {
-                slot.keys.narrow(2, slot.start, t).copy_(&k);
-                slot.values.narrow(2, slot.start, t).copy_(&v);
+        let q = rotate(&self.heads(&self.q_proj.forward(x), self.num_heads), rope);
+        let (k_new, v_new) = self.keys_values(x, rope);
+        let (k, v) = match context {
+            Context::Own => (k_new.shallow_clone(), v_new.shallow_clone()),
+            Context::Cache(slot) => {
+                slot.keys.narrow(2, slot.start, t).copy_(&k_new);
+                slot.values.narrow(2, slot.start, t).copy_(&v_new);
                 (
                     slot.keys.narrow(2, 0, slot.start + t),
                     slot.values.narrow(2, 0, slot.start + t),
                 )
             }
-            None => (k, v),
+            Context::Prefix(keys, values) => (
+                Tensor::cat(&[keys, &k_new], 2),
+                Tensor::cat(&[values, &v_new], 2),
+            ),
         };
         let groups = self.num_heads / self.num_kv_heads;
         let o = if t == 1 && groups > 1 {
@@ -165,11 +180,30 @@ impl Attention {
         } else {
             attend(&q, &k, &v, mask, mask.is_none() && t > 1)
         };
-        self.o_proj.forward(
-            &o.transpose(1, 2)
-                .reshape([b, t, self.num_heads * self.head_dim]),
-        )
+        let out =
+            self.o_proj.forward(
+                &o.transpose(1, 2)
+                    .reshape([b, t, self.num_heads * self.head_dim]),
+            );
+        (out, (k_new, v_new))
     }
+}
+
+/// `x` `(batch, heads, seq, head_dim)` rotated by `rope` `(batch, seq, head_dim)`.
+fn rotate(x: &Tensor, rope: &(Tensor, Tensor)) -> Tensor {
+    let (cos, sin) = (rope.0.unsqueeze(1), rope.1.unsqueeze(1));
+    x * cos + rotate_half(x) * sin
+}
+
+/// What the new tokens of an attention layer attend to besides themselves.
+enum Context<'a> {
+    /// Nothing: whole sequences.
+    Own,
+    /// The cache slots before theirs (their own keys and values are written in place).
+    Cache(CacheSlot<'a>),
+    /// Keys and values `(batch, kv_heads, prefix, head_dim)` of a prefix computed in the same
+    /// graph: nothing is written in place, so gradients reach the prefix.
+    Prefix(&'a Tensor, &'a Tensor),
 }
 
 /// Scaled dot-product attention of `q` `(batch, heads, queries, d)` over `k`, `v`
@@ -208,21 +242,25 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
+    /// The layer's output and the keys and values of its input.
     fn forward(
         &self,
         x: &Tensor,
         rope: &(Tensor, Tensor),
         mask: Option<&Tensor>,
-        kv: Option<CacheSlot>,
-    ) -> Tensor {
-        let x = x + self
-            .self_attn
-            .forward(&self.input_layernorm.forward(x), rope, mask, kv);
+        context: Context,
+    ) -> (Tensor, (Tensor, Tensor)) {
+        let (attn, kv) =
+            self.self_attn
+                .forward(&self.input_layernorm.forward(x), rope, mask, context);
+        let x = x + attn;
         let h = self.post_attention_layernorm.forward(&x);
         let mlp = &self.mlp;
-        &x + mlp
-            .down_proj
-            .forward(&(mlp.gate_proj.forward(&h).silu() * mlp.up_proj.forward(&h)))
+        let out = &x
+            + mlp
+                .down_proj
+                .forward(&(mlp.gate_proj.forward(&h).silu() * mlp.up_proj.forward(&h)));
+        (out, kv)
     }
 }
 
@@ -325,7 +363,63 @@ impl TextModel {
         let mask = key_valid.map(|valid| causal_mask(valid, 0));
         let mut x = embeds.shallow_clone();
         for layer in &self.layers {
-            x = layer.forward(&x, &rope, mask.as_ref(), None);
+            x = layer.forward(&x, &rope, mask.as_ref(), Context::Own).0;
+        }
+        self.norm.forward(&x)
+    }
+
+    /// Every layer's keys and values `(batch, kv_heads, seq, head_dim)` of whole prefixes
+    /// (arguments as [`Self::forward`]), in the autograd graph. The prefixes' own outputs are
+    /// not computed: the last layer stops at its keys and values.
+    pub(crate) fn prefix_keys_values(
+        &self,
+        embeds: &Tensor,
+        positions: &Tensor,
+        key_valid: Option<&Tensor>,
+    ) -> Vec<(Tensor, Tensor)> {
+        let rope = self.rotary(positions, embeds.kind());
+        let mask = key_valid.map(|valid| causal_mask(valid, 0));
+        let mut x = embeds.shallow_clone();
+        let mut out = Vec::with_capacity(self.layers.len());
+        let (last, rest) = self
+            .layers
+            .split_last()
+            .expect("a decoder has at least one layer");
+        for layer in rest {
+            let (next, kv) = layer.forward(&x, &rope, mask.as_ref(), Context::Own);
+            out.push(kv);
+            x = next;
+        }
+        out.push(
+            last.self_attn
+                .keys_values(&last.input_layernorm.forward(&x), &rope),
+        );
+        out
+    }
+
+    /// New tokens after prefixes, in the autograd graph: `embeds` `(batch, new, hidden)`,
+    /// `positions` `(3, batch, new)`, `prefix` from [`Self::prefix_keys_values`] with a row per
+    /// prefix, `owners` `(batch,)` int64: each sequence's prefix row, `keys_valid`
+    /// `(batch, prefix + new)` bool. Returns the normed hidden states `(batch, new, hidden)`.
+    pub(crate) fn forward_after(
+        &self,
+        embeds: &Tensor,
+        positions: &Tensor,
+        prefix: &[(Tensor, Tensor)],
+        owners: &Tensor,
+        keys_valid: &Tensor,
+    ) -> Tensor {
+        let rope = self.rotary(positions, embeds.kind());
+        let prefix_len = keys_valid.size()[1] - embeds.size()[1];
+        let mask = causal_mask(keys_valid, prefix_len);
+        let mut x = embeds.shallow_clone();
+        for (layer, (keys, values)) in self.layers.iter().zip(prefix) {
+            // Each sequence's copy of its prefix's keys and values: the gradients of a group's
+            // samples add up in the prefix's through the selection.
+            let (keys, values) = (keys.index_select(0, owners), values.index_select(0, owners));
+            x = layer
+                .forward(&x, &rope, Some(&mask), Context::Prefix(&keys, &values))
+                .0;
         }
         self.norm.forward(&x)
     }
@@ -346,16 +440,18 @@ impl TextModel {
         let mask = causal_mask(&keys_valid, start);
         let mut x = embeds.shallow_clone();
         for (layer, (keys, values)) in self.layers.iter().zip(&cache.layers) {
-            x = layer.forward(
-                &x,
-                &rope,
-                Some(&mask),
-                Some(CacheSlot {
-                    keys,
-                    values,
-                    start,
-                }),
-            );
+            x = layer
+                .forward(
+                    &x,
+                    &rope,
+                    Some(&mask),
+                    Context::Cache(CacheSlot {
+                        keys,
+                        values,
+                        start,
+                    }),
+                )
+                .0;
         }
         self.norm.forward(&x)
     }

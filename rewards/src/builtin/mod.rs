@@ -14,6 +14,7 @@
 //! | [`visibility`] | objects visible in a rendered view (object-id buffer) |
 //! | [`improvement`] | this turn's layout quality minus the previous turn's |
 //! | [`metaspatial`] | MetaSpatial's reward without its judge |
+//! | [`valid_scene`] | 1 when the whole layout is a valid scene |
 //! | [`judge`] | a VLM judge over an OpenAI-compatible endpoint, I-Design's rubric |
 //! | `plugin` | an external process speaking JSON lines ([`crate::plugin`]) |
 
@@ -28,6 +29,7 @@ pub mod metaspatial;
 pub mod object_set;
 pub mod relations;
 pub mod stability;
+pub mod valid_scene;
 pub mod visibility;
 
 #[cfg(test)]
@@ -48,6 +50,7 @@ pub fn register_all(r: &mut Registry) {
     r.register(visibility::NAME, visibility::factory);
     r.register(improvement::NAME, improvement::factory);
     r.register(metaspatial::NAME, metaspatial::factory);
+    r.register(valid_scene::NAME, valid_scene::factory);
     r.register(judge::NAME, judge::factory);
     r.register(crate::plugin::NAME, crate::plugin::factory);
 }

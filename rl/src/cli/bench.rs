@@ -63,6 +63,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         steps: args.steps,
     };
     let report = bench(config.clone(), &out, options)?;
-    print!("{}", format_report(&report, &config));
+    // Rank 0 reports for the whole job.
+    if crate::distributed::current().is_leader() {
+        print!("{}", format_report(&report, &config));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,16 @@ pub fn run(_args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         });
     }
 
+    println!(
+        "{:<11}gloo{} (launch with torchrun or srun; see README, \"Multiple GPUs and nodes\")",
+        "c10d",
+        if metaspatial_dist::nccl_available() {
+            ", nccl"
+        } else {
+            "; no nccl (this build lacked the CUDA header wheels)"
+        }
+    );
+
     let adapters = probe::adapters();
     if adapters.is_empty() {
         println!("{:<11}no adapter", "wgpu");

@@ -98,11 +98,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     )?;
     let scoring = RenderAndRewards::from_config(&config, &config_path.display().to_string())?;
     let bar = ProgressBar::new(0);
-    let outcomes = evaluate(&policy, &scoring, rooms, &config, &bar)?;
+    let outcomes = evaluate(&policy, &scoring, rooms, 0, &config, &bar)?;
     bar.finish_and_clear();
     let source = format!("{} ({} split)", args.rooms.display(), split.name());
     let step = crate::rundir::read_state(&args.checkpoint).map_or(0, |s| s.step);
-    let table = report(step, &source, rooms, &outcomes);
+    let table = report(step, &source, rooms, &outcomes, config.eval.max_turns);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&table)?);
     } else {

@@ -76,6 +76,8 @@ pub fn run_command(args: &RunArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     match comparison {
+        // Rank 0 reports for the whole job.
+        _ if !crate::distributed::current().is_leader() => {}
         Some(c) => print!("{}", format_comparison(&c, &out)),
         None => println!(
             "stopped with a checkpoint; continue with: metaspatial-rl run {} --out {} --resume",
