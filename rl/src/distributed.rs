@@ -17,9 +17,9 @@ use serde::de::DeserializeOwned;
 use tch::{Device, Kind, Tensor};
 
 use metaspatial_env::Room;
+use metaspatial_replay::record::RunLayout;
 
 use crate::config::RunConfig;
-use crate::eval::RoomOutcome;
 use crate::run::RunOptions;
 use crate::rundir::{RunDir, TrainerState, ensure_fresh};
 use crate::update::PassStats;
@@ -464,14 +464,6 @@ impl Ranks {
         calls_of(self.rank(), self.world(), n, per_call)
     }
 
-    /// Every rank's evaluation outcomes, in rank order (the order of the evaluated rooms).
-    pub fn gather_outcomes(&self, outcomes: Vec<RoomOutcome>) -> anyhow::Result<Vec<RoomOutcome>> {
-        if self.group.is_none() {
-            return Ok(outcomes);
-        }
-        Ok(self.gather(outcomes)?.into_iter().flatten().collect())
-    }
-
     /// Makes a step's logged values the whole job's: times are the slowest rank's, token
     /// counts the sum, throughput over both, and the time spent communicating is added.
     pub fn reduce_step_values(&self, values: &mut BTreeMap<String, f64>) -> anyhow::Result<()> {
@@ -522,7 +514,7 @@ impl Ranks {
     ) -> anyhow::Result<Option<(PathBuf, TrainerState)>> {
         let found = if self.is_leader() {
             dir.latest_checkpoint()
-        } else if out.join("checkpoints").is_dir() {
+        } else if RunLayout::new(out).checkpoints().is_dir() {
             RunDir::create(out).and_then(|d| d.latest_checkpoint())
         } else {
             Ok(None)
@@ -552,7 +544,7 @@ pub fn open_run(
 ) -> anyhow::Result<(&'static Ranks, PathBuf, Option<tempfile::TempDir>)> {
     let ranks = join(config)?;
     let checked = if options.resume {
-        if options.out.join("config.ron").exists() {
+        if RunLayout::new(&options.out).config().exists() {
             ranks.check_world(&options.out, true)
         } else {
             Err(anyhow::anyhow!(

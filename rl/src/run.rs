@@ -365,7 +365,7 @@ impl Session {
         } else {
             evaluate(policy, &self.scoring, shard, first_call, &self.config, &bar)?
         };
-        let outcomes = ranks.gather_outcomes(outcomes)?;
+        let outcomes = ranks.gather(outcomes)?.concat();
         bar.finish_and_clear();
         let source = format!("{} split", self.config.data.eval_split);
         let report = eval::report(step, &source, rooms, &outcomes, self.config.eval.max_turns);

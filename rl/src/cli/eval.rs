@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::Args;
 use indicatif::ProgressBar;
 use metaspatial_env::data::dataset::{Dataset, Split};
+use metaspatial_replay::record::RunLayout;
 use tch::Device;
 
 use super::generate::parse_device;
@@ -46,7 +47,7 @@ pub struct EvalArgs {
 /// The config of the run a checkpoint directory sits in (`<run>/checkpoints/step-N`).
 fn run_config_of(checkpoint: &Path) -> Option<PathBuf> {
     let run = checkpoint.parent()?.parent()?;
-    let path = run.join("config.ron");
+    let path = RunLayout::new(run).config();
     path.exists().then_some(path)
 }
 

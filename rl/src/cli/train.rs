@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use clap::Args;
+use metaspatial_replay::record::RunLayout;
 
 use crate::config::RunConfig;
 use crate::eval::format_comparison;
@@ -61,8 +62,9 @@ pub fn run_command(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| default_out(&args.config, ""));
-    let config = if args.resume && out.join("config.ron").exists() {
-        RunConfig::from_file(&out.join("config.ron"))?
+    let saved = RunLayout::new(&out).config();
+    let config = if args.resume && saved.exists() {
+        RunConfig::from_file(&saved)?
     } else {
         RunConfig::from_file(&args.config)?
     };
