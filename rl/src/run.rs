@@ -114,10 +114,13 @@ pub fn run(config: RunConfig, options: &RunOptions) -> anyhow::Result<Option<Com
     let (ranks, root, _scratch) = distributed::open_run(&config, options)?;
     let session = ranks.agree("opening the run", Session::open(config, &root))?;
     let start_model = ranks.agree("preparing the model", session.prepare_model())?;
-    ranks.ensure_same(
-        "the starting model's tokenizer",
-        &std::fs::read(start_model.join("tokenizer.json")).unwrap_or_default(),
+    let tokenizer_path = start_model.join("tokenizer.json");
+    let tokenizer = ranks.agree(
+        "reading the starting model's tokenizer",
+        std::fs::read(&tokenizer_path)
+            .with_context(|| format!("reading the tokenizer {}", tokenizer_path.display())),
     )?;
+    ranks.ensure_same("the starting model's tokenizer", &tokenizer)?;
     let start_model = match &session.config.sft {
         Some(_) => session.supervised(&start_model, &session.dir.root().join("sft"))?,
         None => start_model,

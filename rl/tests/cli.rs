@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use metaspatial_rl::config::{DataSource, ModelSource, RunConfig};
 use parquet::arrow::ArrowWriter;
 
 /// A scratch directory holding one unreadable JSON file, one bad RON file and one parquet file
@@ -360,6 +361,18 @@ fn checkpoints_that_cannot_be_read_are_named() {
         &["response.txt"],
     );
     fails(p, &["bench-policy", "--model", "missing"], &["missing"]);
+    // A run whose starting model has no tokenizer names the file it could not read.
+    let mut config = RunConfig::from_file(&example("configs/demo.ron")).unwrap();
+    config.model.source = ModelSource::Checkpoint(p.join("empty"));
+    if let DataSource::Generate(g) = &mut config.data.source {
+        g.rooms = 10;
+    }
+    std::fs::write(p.join("no-tokenizer.ron"), config.to_ron().unwrap()).unwrap();
+    fails(
+        p,
+        &["run", "no-tokenizer.ron", "--out", "run"],
+        &["empty/tokenizer.json", "No such file"],
+    );
 }
 
 #[test]
