@@ -53,7 +53,7 @@ pub enum Weights {
     #[default]
     Checkpoint,
     /// Seeded random values ([`crate::tiny::fill_random`]), for a directory written by
-    /// [`crate::tiny::TinyPreset::write_files`]: a model's cost without its weights.
+    /// [`crate::tiny::RandomModel::write_files`]: a model's cost without its weights.
     Random {
         /// The generator's seed.
         seed: u64,

@@ -4,7 +4,7 @@
 //! special tokens (after the learned vocabulary, in Qwen's order).
 //!
 //! The result is an ordinary Hugging Face checkpoint directory, loadable here and by
-//! transformers. The same builder at Qwen2.5-VL-3B's sizes ([`TinyPreset::qwen2_5_vl_3b`])
+//! transformers. The same builder at Qwen2.5-VL-3B's sizes ([`RandomModel::qwen2_5_vl_3b`])
 //! gives benchmarks the real model's cost without its weights.
 
 use std::collections::BTreeMap;
@@ -29,9 +29,10 @@ use crate::tokenizer::QWEN_SPECIAL_TOKENS;
 /// The chat template of the Qwen2.5-VL instruct checkpoints (written with tiny checkpoints).
 pub const QWEN2_5_VL_CHAT_TEMPLATE: &str = "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
-/// Sizes of a randomly initialised model (the tiny one by default).
+/// A randomly initialised Qwen2.5-VL to build: its sizes and weight spread (the tiny model by
+/// default, the 3B's with [`RandomModel::qwen2_5_vl_3b`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct TinyPreset {
+pub struct RandomModel {
     /// Learned BPE vocabulary (before the 22 special tokens).
     pub bpe_vocab: usize,
     /// Decoder width.
@@ -63,7 +64,7 @@ pub struct TinyPreset {
     pub init_std: f64,
 }
 
-impl Default for TinyPreset {
+impl Default for RandomModel {
     fn default() -> Self {
         Self {
             bpe_vocab: 1024,
@@ -122,7 +123,7 @@ pub fn train_tokenizer(corpus: &[String], bpe_vocab: usize) -> Result<Tokenizer>
     Ok(tokenizer)
 }
 
-impl TinyPreset {
+impl RandomModel {
     /// Qwen2.5-VL-3B-Instruct's sizes: 36 decoder layers of width 2,048 (16 query and 2
     /// key/value heads, feed-forward 11,008), a tied 151,936-row embedding, and a 32-block
     /// vision tower of width 1,280 with full attention in blocks 7, 15, 23 and 31. The tokenizer
@@ -307,7 +308,7 @@ mod tests {
 
     #[test]
     fn the_3b_preset_has_the_released_model_sizes() {
-        let preset = TinyPreset::qwen2_5_vl_3b();
+        let preset = RandomModel::qwen2_5_vl_3b();
         let json = preset.config_json(8192 + 22, 8192);
         let config = Config::from_value(json, Path::new("config.json")).unwrap();
         assert_eq!(config.text_config.vocab_size, 151_936);

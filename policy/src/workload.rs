@@ -187,11 +187,11 @@ fn split_mix(state: &mut u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiny::TinyPreset;
+    use crate::tiny::RandomModel;
 
     #[test]
     fn prompts_have_the_asked_length_and_one_image_each() {
-        let preset = TinyPreset::default();
+        let preset = RandomModel::default();
         let config =
             Config::from_value(preset.config_json(400, 300), Path::new("tiny config")).unwrap();
         let workload = Workload {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use metaspatial_policy::tiny::{TinyPreset, train_tokenizer};
+use metaspatial_policy::tiny::{RandomModel, train_tokenizer};
 use metaspatial_policy::tokenizer::QWEN_SPECIAL_TOKENS;
 use metaspatial_policy::{LoadOptions, Message, Policy, SamplingParams, Weights, generate};
 
@@ -45,9 +45,9 @@ fn tokenizer_keeps_qwen_special_tokens_after_the_learned_vocabulary() {
 #[test]
 fn tiny_checkpoint_loads_and_generates_deterministically() {
     let dir = tempfile::tempdir().unwrap();
-    let preset = TinyPreset {
+    let preset = RandomModel {
         bpe_vocab: 400,
-        ..TinyPreset::default()
+        ..RandomModel::default()
     };
     preset.write_checkpoint(dir.path(), &corpus(), 11).unwrap();
     let policy = Policy::load(dir.path(), &LoadOptions::default()).unwrap();

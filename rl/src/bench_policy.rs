@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use metaspatial_policy::checkpoint::DEFAULT_SHARD_BYTES;
-use metaspatial_policy::tiny::TinyPreset;
+use metaspatial_policy::tiny::RandomModel;
 use metaspatial_policy::workload::{Workload, completed, score_items};
 use metaspatial_policy::{
     LoadOptions, Policy, SamplingParams, ScoreOptions, Weights, generate, score_no_grad,
@@ -80,7 +80,7 @@ pub fn write_random_3b(dir: &Path, device: Device) -> anyhow::Result<()> {
     let files = tempfile::Builder::new()
         .prefix("metaspatial-random-3b-")
         .tempdir()?;
-    let preset = TinyPreset::qwen2_5_vl_3b();
+    let preset = RandomModel::qwen2_5_vl_3b();
     let corpus = vec![
         "place the bed against the north wall, the desk by the window".to_owned(),
         r#"[{"id": "bed_1", "x": 1.2, "y": 0.0, "z": 2.4, "rotation": 90}]"#.to_owned(),

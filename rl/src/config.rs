@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use metaspatial_env::data::generate::GenConfig;
 use metaspatial_env::{EpisodeConfig, PromptStyle};
 use metaspatial_policy::lora::LoraConfig;
-use metaspatial_policy::tiny::TinyPreset;
+use metaspatial_policy::tiny::RandomModel;
 use metaspatial_rewards::RewardSpec;
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +113,7 @@ pub struct TinySettings {
 
 impl Default for TinySettings {
     fn default() -> Self {
-        let p = TinyPreset::default();
+        let p = RandomModel::default();
         Self {
             bpe_vocab: p.bpe_vocab,
             hidden_size: p.hidden_size,
@@ -128,8 +128,8 @@ impl Default for TinySettings {
 impl TinySettings {
     /// The preset, with images at most `image_size`² pixels.
     #[must_use]
-    pub fn preset(&self, image_size: u32) -> TinyPreset {
-        TinyPreset {
+    pub fn preset(&self, image_size: u32) -> RandomModel {
+        RandomModel {
             bpe_vocab: self.bpe_vocab,
             hidden_size: self.hidden_size,
             intermediate_size: self.intermediate_size,
@@ -137,7 +137,7 @@ impl TinySettings {
             num_attention_heads: self.heads,
             num_key_value_heads: self.kv_heads,
             max_pixels: i64::from(image_size) * i64::from(image_size),
-            ..TinyPreset::default()
+            ..RandomModel::default()
         }
     }
 }

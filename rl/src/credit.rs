@@ -352,7 +352,7 @@ mod tests {
     fn the_tiny_models_tokens_decode_one_by_one_to_the_answer() {
         let dir = tempfile::tempdir().unwrap();
         let corpus = vec![COLLIDING.to_owned(), CLEAN.to_owned()];
-        metaspatial_policy::tiny::TinyPreset::default()
+        metaspatial_policy::tiny::RandomModel::default()
             .write_files(dir.path(), &corpus)
             .unwrap();
         let tokenizer = metaspatial_policy::ChatTokenizer::from_dir(dir.path()).unwrap();

@@ -19,7 +19,7 @@ use metaspatial_env::data::procedural;
 use metaspatial_env::data::rng::Rng;
 use metaspatial_env::data::solver::SolverConfig;
 use metaspatial_env::{EpisodeConfig, Room};
-use metaspatial_policy::tiny::TinyPreset;
+use metaspatial_policy::tiny::RandomModel;
 use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Weights};
 use metaspatial_replay::record::{EvalReport, RolloutRecord, RunLayout};
 use tch::Tensor;
@@ -195,9 +195,9 @@ impl Session {
             ModelSource::Tiny(settings) => settings
                 .preset(self.config.env.image_size)
                 .write_checkpoint(&tmp, &corpus, self.config.seed),
-            _ => TinyPreset {
+            _ => RandomModel {
                 max_pixels: pixels,
-                ..TinyPreset::qwen2_5_vl_3b()
+                ..RandomModel::qwen2_5_vl_3b()
             }
             .write_files(&tmp, &corpus)
             .map(drop),
@@ -219,7 +219,7 @@ impl Session {
         match self.config.model.source {
             ModelSource::RandomQwen2_5Vl3b if dir == self.model_init() => Weights::Random {
                 seed: self.config.seed,
-                std: TinyPreset::qwen2_5_vl_3b().init_std,
+                std: RandomModel::qwen2_5_vl_3b().init_std,
             },
             _ => Weights::Checkpoint,
         }

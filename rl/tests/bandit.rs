@@ -3,7 +3,7 @@
 //! advantage does push it down. It runs in f32 and in bf16 with the same thresholds: bf16 full
 //! fine-tuning steps f32 master copies, so it learns as its f32 twin does.
 
-use metaspatial_policy::tiny::TinyPreset;
+use metaspatial_policy::tiny::RandomModel;
 use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Sequence, generate};
 use metaspatial_rl::config::{AlgorithmConfig, OptimiserConfig};
 use metaspatial_rl::grpo::{AdvantageMode, group_advantages};
@@ -14,12 +14,12 @@ use tch::Kind;
 const G: usize = 32;
 
 fn policy(dir: &std::path::Path, kind: Kind) -> Policy {
-    let preset = TinyPreset {
+    let preset = RandomModel {
         bpe_vocab: 300,
         hidden_size: 32,
         intermediate_size: 64,
         num_hidden_layers: 1,
-        ..TinyPreset::default()
+        ..RandomModel::default()
     };
     let corpus = vec!["place the bed against the north wall".to_owned(); 8];
     preset.write_checkpoint(dir, &corpus, 3).unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use metaspatial_policy::tiny::TinyPreset;
+use metaspatial_policy::tiny::RandomModel;
 use metaspatial_replay::record::{EvalReport, MetricsLine};
 
 const BIN: &str = env!("CARGO_BIN_EXE_metaspatial-rl");
@@ -165,7 +165,7 @@ fn bench_policy_times_a_checkpoint_and_saves_its_inputs() {
     let tmp = tempfile::tempdir().unwrap();
     let model = tmp.path().join("tiny");
     let corpus = ["place the bed by the north wall".to_owned()];
-    TinyPreset::default()
+    RandomModel::default()
         .write_checkpoint(&model, &corpus, 3)
         .unwrap();
     let inputs = tmp.path().join("inputs.safetensors");

@@ -6,7 +6,7 @@
 //! shapes the real model has, so a shape or dtype mismatch that the tiny model hides shows here.
 
 use metaspatial_policy::lora::LoraConfig;
-use metaspatial_policy::tiny::TinyPreset;
+use metaspatial_policy::tiny::RandomModel;
 use metaspatial_policy::workload::Workload;
 use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Sequence, Weights, generate};
 use metaspatial_rl::config::{AlgorithmConfig, OptimiserConfig};
@@ -19,13 +19,13 @@ const G: usize = 2;
 
 /// The 3B preset with 2 decoder and 2 vision layers; block 1 attends over the whole image, as
 /// the last block of each group of 8 does in the released model.
-fn preset() -> TinyPreset {
-    TinyPreset {
+fn preset() -> RandomModel {
+    RandomModel {
         bpe_vocab: 300,
         num_hidden_layers: 2,
         vision_depth: 2,
         vision_full_attention: vec![1],
-        ..TinyPreset::qwen2_5_vl_3b()
+        ..RandomModel::qwen2_5_vl_3b()
     }
 }
 

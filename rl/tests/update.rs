@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use metaspatial_policy::lora::LoraConfig;
-use metaspatial_policy::tiny::TinyPreset;
+use metaspatial_policy::tiny::RandomModel;
 use metaspatial_policy::{EntropyMode, LoadOptions, Policy, ScoreItem, ScoreOptions, Sequence};
 use metaspatial_rl::config::{AlgorithmConfig, OptimiserConfig};
 use metaspatial_rl::grpo::{AdvantageMode, LossAggregation, group_advantages};
@@ -28,12 +28,12 @@ const RESPONSES: [&str; 5] = [
 
 /// A one-layer tiny model with fresh `LoRA` adapters (dropout `dropout`).
 fn policy(dir: &std::path::Path, dropout: f64) -> Policy {
-    let preset = TinyPreset {
+    let preset = RandomModel {
         bpe_vocab: 300,
         hidden_size: 32,
         intermediate_size: 64,
         num_hidden_layers: 1,
-        ..TinyPreset::default()
+        ..RandomModel::default()
     };
     let corpus: Vec<String> = RESPONSES.iter().map(|r| (*r).to_owned()).collect();
     preset.write_checkpoint(dir, &corpus, 5).unwrap();
