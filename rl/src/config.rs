@@ -181,6 +181,24 @@ pub enum DeviceChoice {
     Cuda(usize),
 }
 
+/// The command line's spelling: `auto`, `cpu`, `cuda` (device 0) or `cuda:N`.
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| "expected auto, cpu, cuda or cuda:N".to_owned()),
+        }
+    }
+}
+
 impl DeviceChoice {
     /// The libtorch device; an error when CUDA is asked for but absent.
     pub fn device(self) -> anyhow::Result<tch::Device> {
@@ -193,7 +211,7 @@ impl DeviceChoice {
                     Ok(tch::Device::Cuda(i))
                 } else {
                     bail!(
-                        "model.device asks for Cuda({i}) but {n} CUDA devices are visible \
+                        "the device asked for is Cuda({i}) but {n} CUDA devices are visible \
                          (`metaspatial-rl doctor` shows why)"
                     )
                 }
@@ -765,6 +783,18 @@ mod tests {
             }
         }
         assert!(seen >= 3, "{seen} configs in {}", dir.display());
+    }
+
+    #[test]
+    fn devices_are_spelled_as_on_the_command_line() {
+        let parse = |s: &str| s.parse::<DeviceChoice>();
+        assert_eq!(parse("auto"), Ok(DeviceChoice::Auto));
+        assert_eq!(parse("cpu"), Ok(DeviceChoice::Cpu));
+        assert_eq!(parse("cuda"), Ok(DeviceChoice::Cuda(0)));
+        assert_eq!(parse("cuda:3"), Ok(DeviceChoice::Cuda(3)));
+        for bad in ["gpu", "cuda:", "cuda:x", "Cpu"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

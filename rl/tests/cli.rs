@@ -208,7 +208,7 @@ fn malformed_command_lines_are_usage_errors() {
         &[
             "generate", "--model", "m", "--room", "r.json", "--device", "gpu",
         ],
-        "expected cpu, cuda or cuda:N",
+        "expected auto, cpu, cuda or cuda:N",
     );
     usage_error(
         p,

@@ -5,12 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 use metaspatial_policy::workload::Workload;
-use tch::Device;
 
-use super::generate::parse_device;
 use crate::bench_policy::{
     PolicyBenchOptions, bench_policy, format_policy_report, write_random_3b,
 };
+use crate::config::DeviceChoice;
 
 /// Arguments of `bench-policy`.
 #[derive(Debug, Args)]
@@ -51,9 +50,9 @@ pub struct BenchPolicyArgs {
     /// input of `policy/scripts/bench_transformers.py`.
     #[arg(long, value_name = "FILE")]
     save_inputs: Option<PathBuf>,
-    /// `cpu`, `cuda` or `cuda:N` (default: CUDA when available).
-    #[arg(long, value_parser = parse_device)]
-    device: Option<Device>,
+    /// `auto` (the first GPU when there is one, else the CPU), `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
@@ -61,7 +60,7 @@ pub struct BenchPolicyArgs {
 
 /// Runs `bench-policy`.
 pub fn run(args: &BenchPolicyArgs) -> anyhow::Result<ExitCode> {
-    let device = args.device.unwrap_or_else(Device::cuda_if_available);
+    let device = args.device.device()?;
     let model = match (&args.model, &args.random_3b) {
         (Some(model), _) => model.clone(),
         (None, Some(dir)) => {

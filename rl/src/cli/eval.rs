@@ -8,12 +8,10 @@ use clap::Args;
 use indicatif::ProgressBar;
 use metaspatial_env::data::dataset::{Dataset, Split};
 use metaspatial_replay::record::RunLayout;
-use tch::Device;
 
-use super::generate::parse_device;
 use super::parse_split;
 use crate::checkpoint::load_for_eval;
-use crate::config::{Finetune, RunConfig};
+use crate::config::{DeviceChoice, Finetune, RunConfig};
 use crate::eval::{evaluate, format_table, report};
 use crate::rollout::RenderAndRewards;
 
@@ -39,9 +37,9 @@ pub struct EvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// `cpu`, `cuda` or `cuda:N`; by default the first GPU when there is one.
-    #[arg(long, value_parser = parse_device)]
-    device: Option<Device>,
+    /// `auto` (the first GPU when there is one, else the CPU), `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
 }
 
 /// The config of the run a checkpoint directory sits in (`<run>/checkpoints/step-N`).
@@ -92,11 +90,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         Finetune::Full => None,
     };
     check_checkpoint(&args.checkpoint)?;
-    let policy = load_for_eval(
-        &args.checkpoint,
-        args.device.unwrap_or_else(Device::cuda_if_available),
-        lora,
-    )?;
+    let policy = load_for_eval(&args.checkpoint, args.device.device()?, lora)?;
     let scoring = RenderAndRewards::from_config(&config, &config_path.display().to_string())?;
     let bar = ProgressBar::new(0);
     let outcomes = evaluate(&policy, &scoring, rooms, 0, &config, &bar)?;

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use metaspatial_policy::{LoadOptions, Message, Policy, generate};
-use tch::{Device, Tensor};
+use tch::Tensor;
+
+use crate::config::DeviceChoice;
 
 /// Arguments of `generate`.
 #[derive(Debug, Args)]
@@ -47,14 +49,14 @@ pub struct GenerateArgs {
     /// `logits` in this safetensors file.
     #[arg(long)]
     dump_logits: Option<PathBuf>,
-    /// `cpu`, `cuda` or `cuda:N`; by default the first GPU when there is one.
-    #[arg(long, value_parser = parse_device)]
-    device: Option<Device>,
+    /// `auto` (the first GPU when there is one, else the CPU), `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
 }
 
 /// Runs `generate`.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
-    let device = args.device.unwrap_or_else(Device::cuda_if_available);
+    let device = args.device.device()?;
     let policy = Policy::load(
         &args.model,
         &LoadOptions {
@@ -107,17 +109,4 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{response}")?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--device`: `cpu`, `cuda` or `cuda:N`.
-pub(crate) fn parse_device(name: &str) -> Result<Device, String> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Ok(Device::Cuda(0)),
-        other => other
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(Device::Cuda)
-            .ok_or_else(|| "expected cpu, cuda or cuda:N".to_owned()),
-    }
 }
