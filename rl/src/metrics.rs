@@ -120,11 +120,12 @@ mod tests {
     use crate::rollout::fixtures::{centred_answer, room, turn};
     use crate::update::PassStats;
 
-    #[test]
-    fn step_metrics_average_over_turns_and_final_turns() {
+    /// Two trajectories of one room: an unreadable answer then a centred one; a truncated
+    /// centred one.
+    fn trajectories() -> Vec<Trajectory> {
         let room = room();
         let answer = centred_answer(&room);
-        let trajectories = vec![
+        vec![
             Trajectory {
                 room: 0,
                 sample: 0,
@@ -138,8 +139,11 @@ mod tests {
                 sample: 1,
                 turns: vec![turn(&room, &answer, 1.0, FinishReason::Length)],
             },
-        ];
-        let stats = UpdateStats {
+        ]
+    }
+
+    fn stats() -> UpdateStats {
+        UpdateStats {
             last: PassStats {
                 loss: 0.25,
                 ..PassStats::default()
@@ -148,7 +152,12 @@ mod tests {
             sequences: 3,
             tokens: 15,
             skipped: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn step_metrics_average_over_turns_and_final_turns() {
+        let (trajectories, stats) = (trajectories(), stats());
         let m = step_metrics(&StepColumns::of(&trajectories, &[true, false]), &stats);
         let close = |name: &str, want: f64| {
             let got = m[name];
@@ -171,5 +180,20 @@ mod tests {
         close("trained_tokens", 15.0);
         // Every object at the centre collides, so no final layout is a valid scene.
         close("valid_scene/final", 0.0);
+    }
+
+    #[test]
+    fn columns_gathered_from_ranks_give_the_one_process_metrics() {
+        let (trajectories, stats) = (trajectories(), stats());
+        let whole = step_metrics(&StepColumns::of(&trajectories, &[true, false]), &stats);
+        // Each rank's columns travel as JSON; their concatenation in rank order is the whole.
+        let through_json = |c: StepColumns| -> StepColumns {
+            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap()
+        };
+        let parts = vec![
+            through_json(StepColumns::of(&trajectories[..1], &[true])),
+            through_json(StepColumns::of(&trajectories[1..], &[false])),
+        ];
+        assert_eq!(step_metrics(&StepColumns::concat(parts), &stats), whole);
     }
 }
