@@ -128,7 +128,7 @@ impl RewardSet {
                     &spec.reward,
                     &Params::new(spec.params.as_deref(), base_dir, label),
                 )
-                .map_err(entry)?;
+                .map_err(|e| entry(e.to_string()))?;
             set.push_named(label, reward, spec.weight, spec.fallback);
         }
         Ok(set)

@@ -43,5 +43,5 @@ pub use metaspatial_env as env;
 pub use compose::{ComponentScore, RewardSet, Scored};
 pub use config::{ConfigError, RewardSpec, RewardsConfig, config_dir, ron_options};
 pub use context::{Prepared, RenderedView, RewardContext};
-pub use registry::{Factory, Params, Registry};
+pub use registry::{BuildError, Factory, Params, Registry};
 pub use reward::{Reward, RewardOutcome};

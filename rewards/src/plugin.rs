@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::absolute_dir;
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// Longest wait between restarts of a plugin that keeps failing before it answers.
 const MAX_BACKOFF: Duration = Duration::from_mins(1);
@@ -164,7 +164,7 @@ pub struct Plugin {
 /// The name configs give this reward.
 pub const NAME: &str = "plugin";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     let p: PluginParams = params.parse_required()?;
     Ok(Box::new(Plugin::new(params.label(), p, params.base_dir())?))
 }
@@ -172,10 +172,14 @@ pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
 impl Plugin {
     /// A plugin host for the component `label`, running `params.command` in `dir` (relative to
     /// the current directory). Nothing is started until the first call.
-    pub fn new(label: &str, params: PluginParams, dir: &Path) -> Result<Self, String> {
+    pub fn new(label: &str, params: PluginParams, dir: &Path) -> Result<Self, BuildError> {
         // The working directory and a program named by a relative path must agree.
-        let dir = absolute_dir(dir)
-            .map_err(|e| format!("cannot resolve the directory {}: {e}", dir.display()))?;
+        let dir = absolute_dir(dir).map_err(|e| {
+            BuildError::Invalid(format!(
+                "cannot resolve the directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         if params.command.is_empty() {
             return Err("`command` is empty".into());
         }
@@ -189,8 +193,9 @@ impl Plugin {
             return Err("`processes` must be at least 1".into());
         }
         let request_params = match &params.config {
-            Some(v) => serde_json::to_value(v)
-                .map_err(|e| format!("`config` cannot be sent as JSON: {e}"))?,
+            Some(v) => serde_json::to_value(v).map_err(|e| {
+                BuildError::Invalid(format!("`config` cannot be sent as JSON: {e}"))
+            })?,
             None => serde_json::Value::Object(serde_json::Map::new()),
         };
         let backoff = Duration::from_secs_f64(params.restart_backoff_s);

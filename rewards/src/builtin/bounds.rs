@@ -13,7 +13,7 @@
 //! on the west wall at x = 0: half its volume is outside, the other three objects are in:
 //! 1 − 0.5 / 4 = 0.875; it reaches 0.3 m past the west wall.
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// The `bounds` reward.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,7 +22,7 @@ pub struct Bounds;
 /// The name configs give this reward.
 pub const NAME: &str = "bounds";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::without_params(params, Bounds)
 }
 

@@ -22,7 +22,7 @@
 
 use serde::Deserialize;
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// Parameters of `collision`.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -56,7 +56,7 @@ pub struct Collision {
 /// The name configs give this reward.
 pub const NAME: &str = "collision";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::from_params(params, |p: CollisionParams| {
         if p.depth_scale > 0.0 && p.volume_scale > 0.0 && p.pair_weight >= 0.0 {
             Ok(Collision { params: p })

@@ -30,7 +30,7 @@ use metaspatial_env::LayoutElement;
 use metaspatial_env::heading::{angle_between, facing_table, heading_towards};
 use serde::Deserialize;
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// Parameters of `facing_alignment`.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -67,7 +67,7 @@ pub struct FacingAlignment {
 /// The name configs give this reward.
 pub const NAME: &str = "facing_alignment";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::from_params(params, |p: FacingParams| {
         let weights = [p.towards_weight, p.wall_weight, p.snap_weight];
         if weights.iter().all(|w| *w >= 0.0)

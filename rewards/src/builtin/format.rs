@@ -23,7 +23,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// Which tier system to use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -54,7 +54,7 @@ pub struct Format {
 /// The name configs give this reward.
 pub const NAME: &str = "format";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::from_params(params, |params| Ok(Format { params }))
 }
 

@@ -18,7 +18,7 @@
 
 use serde::Deserialize;
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// Parameters of `free_space`.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -44,7 +44,7 @@ pub struct FreeSpace {
 /// The name configs give this reward.
 pub const NAME: &str = "free_space";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::from_params(params, |params| Ok(FreeSpace { params }))
 }
 

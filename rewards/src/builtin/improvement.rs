@@ -16,7 +16,7 @@
 
 use metaspatial_env::{Assessment, Room};
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// The `improvement` reward.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,7 +25,7 @@ pub struct Improvement;
 /// The name configs give this reward.
 pub const NAME: &str = "improvement";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::without_params(params, Improvement)
 }
 

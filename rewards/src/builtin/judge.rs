@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// The five criteria: reply key and description.
 pub const CRITERIA: [(&str, &str); 5] = [
@@ -118,15 +118,16 @@ pub struct Judge {
 /// The name configs give this reward.
 pub const NAME: &str = "judge";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     let p: JudgeParams = params.parse_required()?;
-    let api_key =
-        match &p.api_key_env {
-            Some(var) => Some(std::env::var(var).map_err(|_| {
-                format!("the environment variable `{var}` (api_key_env) is not set")
-            })?),
-            None => None,
-        };
+    let api_key = match &p.api_key_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            BuildError::Invalid(format!(
+                "the environment variable `{var}` (api_key_env) is not set"
+            ))
+        })?),
+        None => None,
+    };
     let cache_dir = p.cache_dir.as_deref().map(|d| params.resolve(d));
     Ok(Box::new(Judge::new(p, api_key, cache_dir)?))
 }
@@ -143,7 +144,7 @@ impl Judge {
         params: JudgeParams,
         api_key: Option<String>,
         cache_dir: Option<PathBuf>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BuildError> {
         if !(params.timeout_s.is_finite() && params.timeout_s > 0.0) {
             return Err("`timeout_s` must be a positive number of seconds".into());
         }
@@ -154,8 +155,12 @@ impl Judge {
             return Err("`concurrency` must be at least 1".into());
         }
         if let Some(dir) = &cache_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create the cache directory {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                BuildError::Invalid(format!(
+                    "cannot create the cache directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
         }
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs_f64(params.timeout_s)))

@@ -24,7 +24,7 @@
 use serde::Deserialize;
 
 use super::format::metaspatial_tier;
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// Parameters of `metaspatial`.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -50,7 +50,7 @@ pub struct MetaSpatial {
 /// The name configs give this reward.
 pub const NAME: &str = "metaspatial";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::from_params(params, |params| Ok(MetaSpatial { params }))
 }
 

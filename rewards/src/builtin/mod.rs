@@ -74,8 +74,8 @@ pub(crate) fn no_layout(ctx: &RewardContext<'_>) -> Option<RewardOutcome> {
 /// Builds a reward from its parameter struct.
 pub(crate) fn from_params<P, R>(
     params: &crate::Params<'_>,
-    build: impl FnOnce(P) -> Result<R, String>,
-) -> Result<Box<dyn crate::Reward>, String>
+    build: impl FnOnce(P) -> Result<R, crate::BuildError>,
+) -> Result<Box<dyn crate::Reward>, crate::BuildError>
 where
     P: serde::de::DeserializeOwned + Default,
     R: crate::Reward + 'static,
@@ -93,7 +93,7 @@ struct NoParams {}
 pub(crate) fn without_params<R: crate::Reward + 'static>(
     params: &crate::Params<'_>,
     reward: R,
-) -> Result<Box<dyn crate::Reward>, String> {
+) -> Result<Box<dyn crate::Reward>, crate::BuildError> {
     params.parse::<NoParams>()?;
     Ok(Box::new(reward))
 }

@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// The `object_set` reward.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,7 +24,7 @@ pub struct ObjectSet;
 /// The name configs give this reward.
 pub const NAME: &str = "object_set";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::without_params(params, ObjectSet)
 }
 

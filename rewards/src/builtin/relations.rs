@@ -19,7 +19,7 @@
 
 use serde::Deserialize;
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// Parameters of `relations`.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -56,7 +56,7 @@ pub struct Relations {
 /// The name configs give this reward.
 pub const NAME: &str = "relations";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::from_params(params, |p: RelationsParams| {
         if p.distance_scale > 0.0 && p.angle_scale > 0.0 {
             Ok(Relations { params: p })

@@ -12,7 +12,7 @@
 //! **Example.** Bedroom with the bed lifted to z = 0.6 (its bottom 0.35 m above the floor), all
 //! else tidy: three of four objects supported, value 0.75.
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// The `stability` reward.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,7 +21,7 @@ pub struct Stability;
 /// The name configs give this reward.
 pub const NAME: &str = "stability";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::without_params(params, Stability)
 }
 

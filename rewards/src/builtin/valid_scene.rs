@@ -11,7 +11,7 @@
 //! **Example.** The tidy bedroom: valid, value 1. The same room with the wardrobe's centre on
 //! the west wall (half of it outside): invalid, value 0, though `bounds` still gives 0.875.
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// The `valid_scene` reward.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,7 +20,7 @@ pub struct ValidScene;
 /// The name configs give this reward.
 pub const NAME: &str = "valid_scene";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::without_params(params, ValidScene)
 }
 

@@ -18,7 +18,7 @@
 
 use serde::Deserialize;
 
-use crate::{Params, Reward, RewardContext, RewardOutcome};
+use crate::{BuildError, Params, Reward, RewardContext, RewardOutcome};
 
 /// Parameters of `visibility`.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,7 +49,7 @@ pub struct Visibility {
 /// The name configs give this reward.
 pub const NAME: &str = "visibility";
 
-pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, String> {
+pub(crate) fn factory(params: &Params<'_>) -> Result<Box<dyn Reward>, BuildError> {
     super::from_params(params, |p: VisibilityParams| {
         if p.min_pixels == 0 {
             Err("min_pixels must be at least 1".into())
