@@ -370,7 +370,7 @@ fn checkpoints_that_cannot_be_read_are_named() {
     std::fs::write(p.join("no-tokenizer.ron"), config.to_ron().unwrap()).unwrap();
     fails(
         p,
-        &["run", "no-tokenizer.ron", "--out", "run"],
+        &["-q", "run", "no-tokenizer.ron", "--out", "run"],
         &["empty/tokenizer.json", "No such file"],
     );
 }
