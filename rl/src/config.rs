@@ -539,6 +539,9 @@ pub struct EvalConfig {
     pub temperature: f64,
     /// Turns per episode during evaluation.
     pub max_turns: usize,
+    /// The changes an earlier measurement of this config found; the run's summary says whether
+    /// its own fall inside them.
+    pub expect: Option<ExpectedChanges>,
 }
 
 impl Default for EvalConfig {
@@ -547,8 +550,23 @@ impl Default for EvalConfig {
             rooms: 0,
             temperature: 0.0,
             max_turns: 1,
+            expect: None,
         }
     }
+}
+
+/// The range of before/after changes measured for a config (over several seeds, say), which a
+/// new run of it is judged against: floating point differs across CPUs, so the same seed on
+/// another machine gives another run, and the range says what to expect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedChanges {
+    /// Where the range comes from, printed with the verdict.
+    pub source: String,
+    /// Lowest and highest paired change of the valid-scene rate.
+    pub valid_scene: (f64, f64),
+    /// Lowest and highest paired change of the mean total reward.
+    pub mean_reward: (f64, f64),
 }
 
 /// Logging and checkpoints.
@@ -684,6 +702,18 @@ impl RunConfig {
         }
         if self.env.max_turns == 0 || self.eval.max_turns == 0 {
             bail!("env.max_turns and eval.max_turns must be at least 1");
+        }
+        if let Some(e) = &self.eval.expect {
+            for (what, (low, high)) in [
+                ("valid_scene", e.valid_scene),
+                ("mean_reward", e.mean_reward),
+            ] {
+                if !(low.is_finite() && high.is_finite() && low <= high) {
+                    bail!(
+                        "eval.expect.{what}: give (lowest, highest), finite and in order, got ({low}, {high})"
+                    );
+                }
+            }
         }
         if self.env.views.is_empty() {
             bail!("env.views must name at least one view (Top or Perspective)");

@@ -16,7 +16,7 @@ use metaspatial_policy::{Policy, SamplingParams};
 use metaspatial_replay::record::{EvalMetric, EvalReport};
 use serde::{Deserialize, Serialize};
 
-use crate::config::RunConfig;
+use crate::config::{ExpectedChanges, RunConfig};
 use crate::rollout::{RenderAndRewards, RolloutSettings, rollout};
 use crate::seeds;
 
@@ -330,6 +330,8 @@ pub struct Comparison {
     pub valid_difference: (f64, f64),
     /// Paired per-room difference of the mean total reward and its SE.
     pub reward_difference: (f64, f64),
+    /// The range the config expects the two differences in (`eval.expect`).
+    pub expected: Option<ExpectedChanges>,
 }
 
 /// Formats the before/after comparison.
@@ -351,11 +353,55 @@ pub fn format_comparison(c: &Comparison, run_dir: &Path) -> String {
     };
     let _ = write!(
         out,
-        "\nvalid-scene rate change: {}\nmean total reward change: {}\n\nbrowse the rollouts: metaspatial-rl replay {}\n",
+        "\nvalid-scene rate change: {}\nmean total reward change: {}\n",
         verdict(c.valid_difference),
         verdict(c.reward_difference),
+    );
+    if let Some(e) = &c.expected {
+        out.push_str(&expectation(c, e));
+    }
+    let _ = writeln!(
+        out,
+        "\nbrowse the rollouts: metaspatial-rl replay {}",
         run_dir.display()
     );
+    out
+}
+
+/// Whether the run's changes fall inside the range its config expects, in words.
+fn expectation(c: &Comparison, e: &ExpectedChanges) -> String {
+    let checks = [
+        ("valid-scene rate", c.valid_difference.0, e.valid_scene),
+        ("mean total reward", c.reward_difference.0, e.mean_reward),
+    ];
+    let mut out = format!("expected ({}):", e.source);
+    for (name, _, (low, high)) in &checks {
+        let _ = write!(out, " {name} change {low:+.3} to {high:+.3};");
+    }
+    out.pop();
+    out.push('\n');
+    let outside: Vec<String> = checks
+        .iter()
+        .filter_map(|(name, d, (low, high))| {
+            let side = if d < low {
+                "below"
+            } else if d > high {
+                "above"
+            } else {
+                return None;
+            };
+            Some(format!("the {name} change {d:+.3} is {side} that range"))
+        })
+        .collect();
+    if outside.is_empty() {
+        out.push_str("this run is inside the expected range\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "this run is outside the expected range: {}",
+            outside.join("; ")
+        );
+    }
     out
 }
 
@@ -448,5 +494,37 @@ mod tests {
         let (d, se) = paired_difference(&[0.0, 1.0, 0.0], &[1.0, 1.0, 1.0]);
         assert!((d - 2.0 / 3.0).abs() < 1e-12);
         assert!(se > 0.0);
+    }
+
+    #[test]
+    fn the_summary_says_whether_a_run_is_inside_the_expected_range() {
+        let report = |step| EvalReport {
+            step,
+            rooms: "test split".into(),
+            count: 200,
+            metrics: Vec::new(),
+        };
+        let comparison = |valid: f64, reward: f64| Comparison {
+            before: report(0),
+            after: report(30),
+            valid_difference: (valid, 0.03),
+            reward_difference: (reward, 0.02),
+            expected: Some(ExpectedChanges {
+                source: "three seeds".into(),
+                valid_scene: (0.10, 0.20),
+                mean_reward: (0.05, 0.15),
+            }),
+        };
+        let inside = format_comparison(&comparison(0.15, 0.10), Path::new("runs/demo"));
+        assert!(inside.contains(
+            "expected (three seeds): valid-scene rate change +0.100 to +0.200; mean total reward change +0.050 to +0.150\nthis run is inside the expected range\n"
+        ), "{inside}");
+        let outside = format_comparison(&comparison(0.05, 0.20), Path::new("runs/demo"));
+        assert!(outside.contains(
+            "this run is outside the expected range: the valid-scene rate change +0.050 is below that range; the mean total reward change +0.200 is above that range\n"
+        ), "{outside}");
+        let mut unexpected = comparison(0.0, 0.0);
+        unexpected.expected = None;
+        assert!(!format_comparison(&unexpected, Path::new("runs/demo")).contains("expected"));
     }
 }

@@ -666,6 +666,7 @@ impl Session {
             after,
             valid_difference: eval::paired_difference(&before_rooms.valid, &after_rooms.valid),
             reward_difference: eval::paired_difference(&before_rooms.reward, &after_rooms.reward),
+            expected: self.config.eval.expect.clone(),
         }))
     }
 }
