@@ -816,6 +816,27 @@ mod tests {
     }
 
     #[test]
+    fn an_expected_range_must_be_in_order() {
+        let expect = |valid: &str| {
+            MINIMAL.replace(
+                "rewards:",
+                &format!(
+                    "eval: (expect: Some((source: \"three seeds\", valid_scene: {valid}, mean_reward: (0.0, 0.1)))), rewards:"
+                ),
+            )
+        };
+        let config = RunConfig::parse(&expect("(0.05, 0.1)"), "ok.ron").unwrap();
+        assert_eq!(config.eval.expect.unwrap().valid_scene, (0.05, 0.1));
+        let e = RunConfig::parse(&expect("(0.2, 0.1)"), "reversed.ron")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("reversed.ron") && e.contains("eval.expect.valid_scene"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn devices_are_spelled_as_on_the_command_line() {
         let parse = |s: &str| s.parse::<DeviceChoice>();
         assert_eq!(parse("auto"), Ok(DeviceChoice::Auto));
