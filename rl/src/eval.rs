@@ -374,12 +374,11 @@ fn expectation(c: &Comparison, e: &ExpectedChanges) -> String {
         ("valid-scene rate", c.valid_difference.0, e.valid_scene),
         ("mean total reward", c.reward_difference.0, e.mean_reward),
     ];
-    let mut out = format!("expected ({}):", e.source);
-    for (name, _, (low, high)) in &checks {
-        let _ = write!(out, " {name} change {low:+.3} to {high:+.3};");
-    }
-    out.pop();
-    out.push('\n');
+    let ranges: Vec<String> = checks
+        .iter()
+        .map(|(name, _, (low, high))| format!("{name} change {low:+.3} to {high:+.3}"))
+        .collect();
+    let mut out = format!("expected ({}): {}\n", e.source, ranges.join("; "));
     let outside: Vec<String> = checks
         .iter()
         .filter_map(|(name, d, (low, high))| {
