@@ -20,6 +20,7 @@ pub mod geometry;
 pub mod heading;
 pub mod layout;
 pub mod metaspatial;
+pub mod metrics;
 pub mod physics;
 pub mod relations;
 pub mod room;

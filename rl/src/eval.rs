@@ -1,7 +1,5 @@
-//! The layout metric table of a policy on held-out rooms, every value with its standard error.
-//!
-//! Scene-level rates and per-room means have the standard error of a mean over rooms;
-//! per-object and per-relation rates that of a proportion over objects or relations.
+//! A policy on held-out rooms: the layout metric table ([`metaspatial_env::metrics`]) of its
+//! episodes, with their mean total reward, and the comparison before and after GRPO.
 //!
 //! Episodes are played as in training (the render and the feedback go back to the model for
 //! up to `eval.max_turns` turns). The unprefixed rows describe each room's final layout; with
@@ -11,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use indicatif::ProgressBar;
+use metaspatial_env::metrics::{self, Metric, flag, mean_se, proportion};
 use metaspatial_env::{Assessment, EpisodeConfig, Room};
 use metaspatial_policy::{Policy, SamplingParams};
 use metaspatial_replay::record::{EvalMetric, EvalReport};
@@ -94,33 +93,6 @@ pub fn evaluate(
         .collect())
 }
 
-/// Mean and standard error of per-room values.
-fn mean_se(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    if values.is_empty() {
-        return (0.0, 0.0);
-    }
-    let mean = values.iter().sum::<f64>() / n;
-    if values.len() < 2 {
-        return (mean, 0.0);
-    }
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
-}
-
-/// A proportion of `hits` out of `n` and its binomial standard error.
-fn proportion(hits: usize, n: usize) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 0.0);
-    }
-    let p = hits as f64 / n as f64;
-    (p, (p * (1.0 - p) / n as f64).sqrt())
-}
-
-fn flag(b: bool) -> f64 {
-    if b { 1.0 } else { 0.0 }
-}
-
 /// Per-room values of the two headline metrics, kept for paired comparisons between
 /// checkpoints evaluated on the same rooms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,12 +120,12 @@ impl PerRoom {
 /// The metric table over `rooms` (parallel to `outcomes`): the final layouts' rows, then, when
 /// `turns > 1`, the same rows at turn 1 and the repair rate.
 #[must_use]
-pub fn table(rooms: &[Room], outcomes: &[RoomOutcome], turns: usize) -> Vec<EvalMetric> {
+pub fn table(rooms: &[Room], outcomes: &[RoomOutcome], turns: usize) -> Vec<Metric> {
     let last: Vec<&TurnOutcome> = outcomes.iter().map(|o| &o.last).collect();
     let mut rows = turn_table(rooms, &last);
     if turns > 1 {
         let first: Vec<&TurnOutcome> = outcomes.iter().map(|o| &o.first).collect();
-        rows.extend(turn_table(rooms, &first).into_iter().map(|m| EvalMetric {
+        rows.extend(turn_table(rooms, &first).into_iter().map(|m| Metric {
             name: format!("{TURN1_PREFIX}{}", m.name),
             ..m
         }));
@@ -165,119 +137,23 @@ pub fn table(rooms: &[Room], outcomes: &[RoomOutcome], turns: usize) -> Vec<Eval
             .iter()
             .filter(|o| !o.first.assessment.valid_scene && o.last.assessment.valid_scene)
             .count();
-        let (value, stderr) = proportion(repaired, invalid_first);
-        rows.push(EvalMetric {
-            name: REPAIR_RATE.to_owned(),
-            value,
-            stderr,
-        });
+        rows.push(Metric::new(
+            REPAIR_RATE,
+            proportion(repaired, invalid_first),
+        ));
     }
     rows
 }
 
-/// The rows of one answer per room.
-fn turn_table(rooms: &[Room], outcomes: &[&TurnOutcome]) -> Vec<EvalMetric> {
-    let per_room = |f: &dyn Fn(&Assessment) -> f64| -> (f64, f64) {
-        mean_se(
-            &outcomes
-                .iter()
-                .map(|o| f(&o.assessment))
-                .collect::<Vec<_>>(),
-        )
-    };
-    let objects: usize = rooms.iter().map(|r| r.objects.len()).sum();
-    let colliding: usize = outcomes
-        .iter()
-        .map(|o| {
-            let mut ids: Vec<&str> = o
-                .assessment
-                .collisions
-                .iter()
-                .flat_map(|c| [c.a.as_str(), c.b.as_str()])
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids.len()
-        })
-        .sum();
-    let outside: usize = outcomes
-        .iter()
-        .map(|o| o.assessment.out_of_bounds.len())
-        .sum();
-    let placed: usize = outcomes
-        .iter()
-        .map(|o| o.assessment.layout.poses.len())
-        .sum();
-    let unstable: usize = outcomes
-        .iter()
-        .map(|o| o.assessment.unsupported.len())
-        .sum();
-    let (mut relations_ok, mut relations, mut facing_ok, mut facing) = (0, 0, 0, 0);
-    for o in outcomes {
-        for r in &o.assessment.relations {
-            if r.relation == "facing" {
-                facing += 1;
-                facing_ok += usize::from(r.satisfied);
-            } else {
-                relations += 1;
-                relations_ok += usize::from(r.satisfied);
-            }
-        }
-    }
-    let free: Vec<f64> = outcomes
-        .iter()
-        .filter_map(|o| {
-            o.assessment
-                .free_space
-                .as_ref()
-                .map(|f| f.largest_region_fraction)
-        })
-        .collect();
-    let collision_ratio: Vec<f64> = outcomes
-        .iter()
-        .filter_map(|o| o.assessment.metaspatial.collision_ratio)
-        .collect();
-    let violation_ratio: Vec<f64> = outcomes
-        .iter()
-        .filter_map(|o| o.assessment.metaspatial.constraint_violation_ratio)
-        .collect();
-    let rows: Vec<(&str, (f64, f64))> = vec![
-        ("format_valid_rate", per_room(&|a| flag(a.parsed))),
-        ("object_collision_rate", proportion(colliding, objects)),
-        (
-            "collision_free_rate",
-            per_room(&|a| flag(a.parsed && a.collisions.is_empty())),
-        ),
-        ("object_out_of_bounds_rate", proportion(outside, objects)),
-        (
-            "in_bounds_rate",
-            per_room(&|a| flag(a.parsed && a.out_of_bounds.is_empty())),
-        ),
-        ("relation_satisfaction", proportion(relations_ok, relations)),
-        (
-            "stable_object_rate",
-            proportion(placed.saturating_sub(unstable), placed),
-        ),
-        ("free_space", mean_se(&free)),
-        ("facing_accuracy", proportion(facing_ok, facing)),
-        ("valid_scene_rate", per_room(&|a| flag(a.valid_scene))),
-        ("metaspatial_collision_ratio", mean_se(&collision_ratio)),
-        (
-            "metaspatial_constraint_violation_ratio",
-            mean_se(&violation_ratio),
-        ),
-        (
-            "mean_total_reward",
-            mean_se(&outcomes.iter().map(|o| o.reward).collect::<Vec<_>>()),
-        ),
-    ];
-    rows.into_iter()
-        .map(|(name, (value, stderr))| EvalMetric {
-            name: name.to_owned(),
-            value,
-            stderr,
-        })
-        .collect()
+/// The layout rows of one answer per room, and the answers' mean total reward.
+fn turn_table(rooms: &[Room], outcomes: &[&TurnOutcome]) -> Vec<Metric> {
+    let assessments: Vec<&Assessment> = outcomes.iter().map(|o| &o.assessment).collect();
+    let mut rows = metrics::table(rooms, &assessments);
+    rows.push(Metric::new(
+        "mean_total_reward",
+        mean_se(&outcomes.iter().map(|o| o.reward).collect::<Vec<_>>()),
+    ));
+    rows
 }
 
 /// The report written to `eval/step-NNNNNN.json`.
@@ -293,30 +169,33 @@ pub fn report(
         step,
         rooms: source.to_owned(),
         count: outcomes.len(),
-        metrics: table(rooms, outcomes, turns),
+        metrics: table(rooms, outcomes, turns)
+            .into_iter()
+            .map(|m| EvalMetric {
+                name: m.name,
+                value: m.value,
+                stderr: m.stderr,
+            })
+            .collect(),
     }
 }
 
-/// The table as text: one row per metric, a column per report.
+/// The reports as text: one row per metric, a column per report.
 #[must_use]
 pub fn format_table(columns: &[(&str, &EvalReport)]) -> String {
-    let mut out = format!("{:<40}", "metric");
-    for (name, _) in columns {
-        let _ = write!(out, "{name:>20}");
-    }
-    out.push('\n');
-    let Some((_, first)) = columns.first() else {
-        return out;
-    };
-    for (i, metric) in first.metrics.iter().enumerate() {
-        let _ = write!(out, "{:<40}", metric.name);
-        for (_, report) in columns {
-            let m = &report.metrics[i];
-            let _ = write!(out, "{:>20}", format!("{:.3} ± {:.3}", m.value, m.stderr));
-        }
-        out.push('\n');
-    }
-    out
+    let rows: Vec<(&str, Vec<Metric>)> = columns
+        .iter()
+        .map(|(name, report)| {
+            let rows = report
+                .metrics
+                .iter()
+                .map(|m| Metric::new(&m.name, (m.value, m.stderr)))
+                .collect();
+            (*name, rows)
+        })
+        .collect();
+    let columns: Vec<(&str, &[Metric])> = rows.iter().map(|(n, r)| (*n, r.as_slice())).collect();
+    metrics::format_table(&columns)
 }
 
 /// Evaluations of the policy before and after GRPO.
@@ -431,7 +310,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{CLEAN, COLLIDING, room};
 
-    fn value(rows: &[EvalMetric], name: &str) -> Option<(f64, f64)> {
+    fn value(rows: &[Metric], name: &str) -> Option<(f64, f64)> {
         rows.iter()
             .find(|m| m.name == name)
             .map(|m| (m.value, m.stderr))
@@ -479,14 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn standard_errors_are_those_of_a_mean_and_a_proportion() {
-        let (m, se) = mean_se(&[1.0, 0.0, 1.0, 0.0]);
-        assert!((m - 0.5).abs() < 1e-12);
-        // sample variance 1/3, over n = 4
-        assert!((se - (1.0_f64 / 12.0).sqrt()).abs() < 1e-12);
-        let (p, se) = proportion(1, 4);
-        assert!((p - 0.25).abs() < 1e-12);
-        assert!((se - (0.25_f64 * 0.75 / 4.0).sqrt()).abs() < 1e-12);
+    fn medians_and_paired_differences() {
         assert!((median(&[3.0, 1.0, 2.0]) - 2.0).abs() < 1e-12);
         assert!((median(&[4.0, 1.0, 3.0, 2.0]) - 2.5).abs() < 1e-12);
         assert!(median(&[]).is_nan());

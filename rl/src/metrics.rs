@@ -117,13 +117,13 @@ pub(crate) fn step_metrics(c: &StepColumns, stats: &UpdateStats) -> BTreeMap<Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::fixtures::{centred_answer, room, turn};
+    use crate::fixtures::{centred_answer, generated_room, turn};
     use crate::update::PassStats;
 
     /// Two trajectories of one room: an unreadable answer then a centred one; a truncated
     /// centred one.
     fn trajectories() -> Vec<Trajectory> {
-        let room = room();
+        let room = generated_room();
         let answer = centred_answer(&room);
         vec![
             Trajectory {

@@ -138,11 +138,11 @@ fn turn_record(turn: usize, t: &Turn, advantage: f64) -> TurnRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::fixtures::{centred_answer, room, turn};
+    use crate::fixtures::{centred_answer, generated_room, turn};
 
     #[test]
     fn a_trajectory_becomes_a_record_with_its_turns_in_order() {
-        let room = room();
+        let room = generated_room();
         let answer = centred_answer(&room);
         let trajectory = Trajectory {
             room: 0,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ParallelProgressIterator, ProgressBar};
-use metaspatial_env::data::baseline::{answer_text, metrics, random_layout, table};
+use metaspatial_env::data::baseline::{answer_text, random_layout};
 use metaspatial_env::data::dataset::{
     Dataset, Manifest, ReferenceLayout, Split, summary, write_atomic,
 };
@@ -17,6 +17,7 @@ use metaspatial_env::data::generate::GenConfig;
 use metaspatial_env::data::procedural;
 use metaspatial_env::data::rng::Rng;
 use metaspatial_env::data::solver::{SolverConfig, solve};
+use metaspatial_env::metrics::{format_table, table};
 use metaspatial_env::{AssessConfig, Room, assess};
 use rayon::prelude::*;
 
@@ -385,8 +386,12 @@ fn baseline(dir: &Path, split: Split, json: Option<&Path>, seed: u64) -> anyhow:
             assess(r, &answer_text(&layout), &cfg)
         })
         .collect();
-    let (rm, sm) = (metrics(rooms, &random), metrics(rooms, &solved));
-    print!("{}", table(&[("random", &rm), ("solver", &sm)]));
+    let (rm, sm) = (
+        table(rooms, &random.iter().collect::<Vec<_>>()),
+        table(rooms, &solved.iter().collect::<Vec<_>>()),
+    );
+    println!("{} rooms of the {} split", rooms.len(), split.name());
+    print!("{}", format_table(&[("random", &rm), ("solver", &sm)]));
     if let Some(path) = json {
         let doc = serde_json::json!({"split": split.name(), "random": rm, "solver": sm});
         let text = serde_json::to_string_pretty(&doc)? + "\n";

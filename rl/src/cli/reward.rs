@@ -12,6 +12,8 @@ use metaspatial_env::{AssessConfig, Room};
 use metaspatial_render::{Corner, RenderOptions, Renderer, Scene, View};
 use metaspatial_rewards::{Prepared, Registry, RenderedView, RewardSet, Scored};
 
+use super::score::{ScoreInputs, read_response, read_room};
+
 /// Arguments of `reward`.
 #[derive(Debug, Args)]
 pub struct RewardArgs {
@@ -59,16 +61,8 @@ struct TestArgs {
     /// Reward config (RON).
     #[arg(long)]
     config: PathBuf,
-    /// A room (our JSON or a scene graph), or a directory of them matched to responses by
-    /// file stem.
-    #[arg(long)]
-    room: PathBuf,
-    /// A response file, or a directory of them.
-    #[arg(long)]
-    response: PathBuf,
-    /// Print JSON instead of tables.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    inputs: ScoreInputs,
     /// Render each layout (perspective view, with per-object visibility) for image rewards.
     #[arg(long)]
     render: bool,
@@ -232,18 +226,9 @@ fn cases(room: &Path, response: &Path) -> anyhow::Result<Vec<Case>> {
         .collect()
 }
 
-fn load_room(path: &Path) -> anyhow::Result<Room> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(metaspatial_env::load_room(
-        &text,
-        &path.display().to_string(),
-    )?)
-}
-
 fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let set = RewardSet::from_file(&args.config, &Registry::with_builtins())?;
-    let cases = cases(&args.room, &args.response)?;
+    let cases = cases(&args.inputs.room, &args.inputs.response)?;
     let mut renderer = if args.render {
         Some(Renderer::new().context("starting the renderer for --render")?)
     } else {
@@ -252,9 +237,8 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let mut reports = Vec::new();
     let mut failed = false;
     for case in &cases {
-        let room = load_room(&case.room)?;
-        let response = std::fs::read_to_string(&case.response)
-            .with_context(|| format!("reading {}", case.response.display()))?;
+        let room = read_room(&case.room)?;
+        let response = read_response(&case.response)?;
         let prepared = Prepared::new(&room, &response, &AssessConfig::default());
         let views = match &mut renderer {
             Some(r) => render(r, &room, &prepared)?,
@@ -264,7 +248,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         failed |= scored.components.iter().any(|c| c.failed.is_some());
         reports.push((case, scored));
     }
-    if args.json {
+    if args.inputs.json {
         let out: Vec<_> = reports
             .iter()
             .map(|(c, s)| {

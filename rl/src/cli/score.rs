@@ -1,46 +1,65 @@
 //! `metaspatial-rl score`: assess one model response against one room.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 use metaspatial_env::feedback::{FeedbackConfig, feedback};
-use metaspatial_env::{AssessConfig, Assessment, assess, load_room};
+use metaspatial_env::{AssessConfig, Assessment, Room, assess, load_room};
+
+/// What the scoring commands (`score`, `reward test`) read and how they print.
+#[derive(Debug, Args)]
+pub struct ScoreInputs {
+    /// The room: our room JSON or a `MetaSpatial` / `IDesign` scene graph (`reward test` also
+    /// takes a directory of them, matched to responses by file stem).
+    #[arg(long)]
+    pub room: PathBuf,
+    /// The model's response (`<think>…</think><answer>[…]</answer>`), or for `reward test` a
+    /// directory of them.
+    #[arg(long)]
+    pub response: PathBuf,
+    /// Print JSON instead of a readable report.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Arguments of `metaspatial-rl score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
-    /// The room: our room JSON or a `MetaSpatial` / `IDesign` scene graph.
-    #[arg(long)]
-    room: PathBuf,
-    /// The model's response (`<think>…</think><answer>[…]</answer>`).
-    #[arg(long)]
-    response: PathBuf,
-    /// Print one JSON object instead of a readable report.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    inputs: ScoreInputs,
     /// Skip settling under gravity (support and stability).
     #[arg(long)]
     no_physics: bool,
 }
 
+/// Reads a room file, naming it in any error.
+pub fn read_room(path: &Path) -> anyhow::Result<Room> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the room {}", path.display()))?;
+    Ok(load_room(&text, &path.display().to_string())?)
+}
+
+/// Reads a model response, naming the file in any error.
+pub fn read_response(path: &Path) -> anyhow::Result<String> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading the response {}", path.display()))?;
+    // Model output may hold invalid UTF-8; assess what is readable rather than refuse.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Prints the assessment. The exit status is success whenever the files could be read, whatever
 /// the response's quality.
 pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
-    let room_text = std::fs::read_to_string(&args.room)
-        .with_context(|| format!("reading the room {}", args.room.display()))?;
-    let room = load_room(&room_text, &args.room.display().to_string())?;
-    let response = std::fs::read(&args.response)
-        .with_context(|| format!("reading the response {}", args.response.display()))?;
-    // Model output may hold invalid UTF-8; assess what is readable rather than refuse.
-    let response = String::from_utf8_lossy(&response);
+    let room = read_room(&args.inputs.room)?;
+    let response = read_response(&args.inputs.response)?;
     let mut config = AssessConfig::default();
     if args.no_physics {
         config.support = None;
     }
     let assessment = assess(&room, &response, &config);
-    if args.json {
+    if args.inputs.json {
         println!("{}", serde_json::to_string_pretty(&assessment)?);
     } else {
         print_report(&room.id, room.objects.len(), &assessment);
