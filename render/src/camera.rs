@@ -1,4 +1,5 @@
-//! Views and their cameras: a perspective view from a room corner and a top-down plan.
+//! Views and their cameras: a perspective view from a room corner, an orbit view from any
+//! direction, and a top-down plan; pixels with their depth map back to room coordinates.
 
 use glam::{Mat4, Vec2, Vec3, Vec4Swizzles};
 
@@ -42,13 +43,53 @@ impl Corner {
 }
 
 /// What the image shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum View {
     /// Perspective from above head height behind a corner, looking at the room's centre; the
     /// two walls meeting at that corner are left out so they do not hide the room.
     Perspective(Corner),
+    /// Perspective from any direction, framed as the corner views are; the walls between the
+    /// eye and the room are left out.
+    Orbit {
+        /// Direction of the eye from the room's centre, degrees counter-clockwise from east
+        /// (+x): 0 east, 90 north, 225 the south-west corner's side.
+        azimuth: f32,
+        /// Angle of the line of sight below the horizon, degrees in `(0, 90]`.
+        elevation: f32,
+        /// Distance as a multiple of the one that just fits the room in the frame (1 = as
+        /// close as the corner views).
+        distance: f32,
+    },
     /// Orthographic plan seen from above, north at the top of the image, no ceiling.
     Top,
+}
+
+impl View {
+    /// A short name for file names, records and prompts: `perspective` (the south-west corner's,
+    /// the one runs use) or `perspective-ne` (the others), `top`, or `orbit-a225-e38` (azimuth
+    /// and elevation rounded to whole degrees, with `-d1.5` when the distance is not 1).
+    #[must_use]
+    pub fn name(&self) -> String {
+        match self {
+            Self::Perspective(Corner::SouthWest) => "perspective".to_owned(),
+            Self::Perspective(Corner::SouthEast) => "perspective-se".to_owned(),
+            Self::Perspective(Corner::NorthEast) => "perspective-ne".to_owned(),
+            Self::Perspective(Corner::NorthWest) => "perspective-nw".to_owned(),
+            Self::Top => "top".to_owned(),
+            Self::Orbit {
+                azimuth,
+                elevation,
+                distance,
+            } => {
+                let name = format!("orbit-a{azimuth:.0}-e{elevation:.0}");
+                if (distance - 1.0).abs() > 1e-6 {
+                    format!("{name}-d{distance}")
+                } else {
+                    name
+                }
+            }
+        }
+    }
 }
 
 impl Default for View {
@@ -69,6 +110,8 @@ const FRAME_FILL: f32 = 0.94;
 pub struct Camera {
     /// World to clip space.
     pub view_proj: Mat4,
+    /// World to eye space (right-handed, looking down −z), the first factor of `view_proj`.
+    pub view: Mat4,
     /// Near plane distance (m).
     pub near: f32,
     /// Far plane distance (m).
@@ -85,7 +128,25 @@ impl Camera {
     pub fn new(view: View, room: Vec3, aspect: f32) -> Self {
         match view {
             View::Top => Self::top(room, aspect),
-            View::Perspective(corner) => Self::perspective(corner, room, aspect),
+            View::Perspective(corner) => {
+                let centre = Vec2::new(0.5 * room.x, 0.5 * room.y);
+                let outward = (corner.point(room.x, room.y) - centre).normalize();
+                Self::perspective(outward, ELEVATION_DEGREES, 1.0, room, aspect)
+            }
+            View::Orbit {
+                azimuth,
+                elevation,
+                distance,
+            } => {
+                let (sin_a, cos_a) = azimuth.to_radians().sin_cos();
+                Self::perspective(
+                    Vec2::new(cos_a, sin_a),
+                    elevation.clamp(1.0, 90.0),
+                    distance.max(0.0),
+                    room,
+                    aspect,
+                )
+            }
         }
     }
 
@@ -104,6 +165,7 @@ impl Camera {
         let proj = Mat4::orthographic_rh(-half.x, half.x, -half.y, half.y, near, far);
         Self {
             view_proj: proj * view,
+            view,
             near,
             far,
             orthographic: true,
@@ -111,11 +173,13 @@ impl Camera {
         }
     }
 
-    fn perspective(corner: Corner, room: Vec3, aspect: f32) -> Self {
-        let centre = Vec2::new(0.5 * room.x, 0.5 * room.y);
-        let outward = (corner.point(room.x, room.y) - centre).normalize();
-        let target = Vec3::new(centre.x, centre.y, 0.3 * room.z);
-        let (sin_e, cos_e) = ELEVATION_DEGREES.to_radians().sin_cos();
+    /// Looks at the room's centre from `outward` (a horizontal unit vector) at `elevation`
+    /// degrees, `distance` times as far as the room's corners just fit the frame.
+    fn perspective(outward: Vec2, elevation: f32, distance: f32, room: Vec3, aspect: f32) -> Self {
+        let target = Vec3::new(0.5 * room.x, 0.5 * room.y, 0.3 * room.z);
+        let (sin_e, cos_e) = elevation.to_radians().sin_cos();
+        // Straight down, "up" in the image cannot be +z; north is up as in the plan.
+        let up = if cos_e < 1e-4 { Vec3::Y } else { Vec3::Z };
         let direction = Vec3::new(outward.x * cos_e, outward.y * cos_e, sin_e);
         let near = 0.05;
         let corners: Vec<Vec3> = (0..8)
@@ -130,10 +194,11 @@ impl Camera {
         let build = |distance: f32| {
             let eye = target + direction * distance;
             let far = distance + 2.0 * room.length() + 1.0;
-            let view = Mat4::look_at_rh(eye, target, Vec3::Z);
+            let view = Mat4::look_at_rh(eye, target, up);
             let proj = Mat4::perspective_rh(FOV_Y_DEGREES.to_radians(), aspect, near, far);
             Self {
                 view_proj: proj * view,
+                view,
                 near,
                 far,
                 orthographic: false,
@@ -156,7 +221,7 @@ impl Camera {
                 lo = mid;
             }
         }
-        build(hi)
+        build(hi * distance)
     }
 
     /// Pixel coordinates (x right, y down) of a world point, or `None` behind the camera.
@@ -201,6 +266,24 @@ impl Camera {
         Some([low.x, low.y, high.x, high.y])
     }
 
+    /// The room point seen at pixel coordinates `pixel` (x right, y down, continuous: a pixel's
+    /// centre is at `+0.5`) at `depth` metres along the view axis, as in [`crate::Frame`]'s
+    /// depth; the inverse of [`Self::project`].
+    #[must_use]
+    pub fn unproject(&self, pixel: Vec2, depth: f32, width: u32, height: u32) -> Vec3 {
+        self.unprojector(width, height).point(pixel, depth)
+    }
+
+    /// [`Self::unproject`] for many pixels of one image, the matrices inverted once.
+    #[must_use]
+    pub fn unprojector(&self, width: u32, height: u32) -> Unprojector {
+        Unprojector {
+            inverse_proj: (self.view_proj * self.view.inverse()).inverse(),
+            inverse_view: self.view.inverse(),
+            size: Vec2::new(width as f32, height as f32),
+        }
+    }
+
     /// Distance along the view axis (m) for a depth-buffer value; infinity for the clear value.
     #[must_use]
     pub fn linear_depth(&self, depth: f32) -> f32 {
@@ -211,6 +294,34 @@ impl Camera {
         } else {
             self.near * self.far / (self.far - depth * (self.far - self.near))
         }
+    }
+}
+
+/// Maps pixels with their depth back to room coordinates for one camera and image size.
+#[derive(Debug, Clone, Copy)]
+pub struct Unprojector {
+    inverse_proj: Mat4,
+    inverse_view: Mat4,
+    size: Vec2,
+}
+
+impl Unprojector {
+    /// See [`Camera::unproject`].
+    #[must_use]
+    pub fn point(&self, pixel: Vec2, depth: f32) -> Vec3 {
+        let ndc = Vec2::new(
+            pixel.x / self.size.x * 2.0 - 1.0,
+            1.0 - pixel.y / self.size.y * 2.0,
+        );
+        // The pixel's ray in eye space, from its points on the near and far planes; eye-space
+        // depth is linear along it for both projections.
+        let at = |z: f32| {
+            let p = self.inverse_proj * ndc.extend(z).extend(1.0);
+            p.xyz() / p.w
+        };
+        let (near, far) = (at(0.0), at(1.0));
+        let t = (depth + near.z) / (near.z - far.z);
+        (self.inverse_view * (near + (far - near) * t).extend(1.0)).xyz()
     }
 }
 
@@ -279,6 +390,104 @@ mod tests {
         assert!(
             (distance - expected).abs() < 1e-3,
             "{distance} vs {expected}"
+        );
+    }
+
+    /// One of each view kind, straight down included.
+    fn every_view() -> Vec<View> {
+        vec![
+            View::Top,
+            View::Perspective(Corner::SouthWest),
+            View::Perspective(Corner::NorthEast),
+            View::Orbit {
+                azimuth: 10.0,
+                elevation: 20.0,
+                distance: 1.0,
+            },
+            View::Orbit {
+                azimuth: 300.0,
+                elevation: 60.0,
+                distance: 1.5,
+            },
+            View::Orbit {
+                azimuth: 0.0,
+                elevation: 90.0,
+                distance: 1.0,
+            },
+        ]
+    }
+
+    #[test]
+    fn unproject_inverts_project_on_every_view() {
+        let room = Vec3::new(5.0, 3.5, 2.7);
+        for view in every_view() {
+            let camera = Camera::new(view, room, 1.25);
+            for p in [
+                Vec3::new(0.3, 0.2, 0.0),
+                Vec3::new(2.5, 1.75, 1.0),
+                Vec3::new(4.9, 3.4, 2.0),
+                Vec3::new(1.0, 3.0, 0.4),
+            ] {
+                let pixel = camera.project(p, 560, 448).unwrap();
+                let depth = -(camera.view * p.extend(1.0)).z;
+                let back = camera.unproject(pixel, depth, 560, 448);
+                assert!((back - p).length() < 1e-3, "{view:?}: {p} → {back}");
+            }
+        }
+    }
+
+    #[test]
+    fn orbit_views_frame_the_room_and_match_the_corner_view_they_stand_for() {
+        // In a square room the south-west corner lies at azimuth 225°.
+        let room = Vec3::new(4.0, 4.0, 2.5);
+        let corner = Camera::new(View::Perspective(Corner::SouthWest), room, 1.0);
+        let orbit = Camera::new(
+            View::Orbit {
+                azimuth: 225.0,
+                elevation: ELEVATION_DEGREES,
+                distance: 1.0,
+            },
+            room,
+            1.0,
+        );
+        assert!((corner.eye - orbit.eye).length() < 1e-3);
+        for view in every_view() {
+            let camera = Camera::new(view, room, 1.0);
+            for i in 0..8 {
+                let p = Vec3::new(
+                    if i & 1 == 0 { 0.0 } else { room.x },
+                    if i & 2 == 0 { 0.0 } else { room.y },
+                    if i & 4 == 0 { 0.0 } else { room.z },
+                );
+                let pixel = camera.project(p, 100, 100).unwrap();
+                assert!(
+                    pixel.min_element() >= 0.0 && pixel.max_element() <= 100.0,
+                    "{view:?}: {p} → {pixel}"
+                );
+            }
+        }
+        let farther = Camera::new(
+            View::Orbit {
+                azimuth: 225.0,
+                elevation: ELEVATION_DEGREES,
+                distance: 2.0,
+            },
+            room,
+            1.0,
+        );
+        let centre = Vec3::new(2.0, 2.0, 0.75);
+        assert!(
+            ((farther.eye - centre).length() - 2.0 * (orbit.eye - centre).length()).abs() < 1e-3
+        );
+        assert_eq!(View::Top.name(), "top");
+        assert_eq!(
+            View::Orbit {
+                azimuth: 225.0,
+                elevation: 38.0,
+                distance: 1.0
+            }
+            .name(),
+            "orbit-a225-e38"
         );
     }
 }

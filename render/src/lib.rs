@@ -20,6 +20,7 @@
 //! ```
 
 mod camera;
+pub mod coverage;
 mod error;
 mod font;
 mod frame;
@@ -30,7 +31,7 @@ pub mod probe;
 mod renderer;
 mod scene;
 
-pub use camera::{Camera, Corner, View};
+pub use camera::{Camera, Corner, Unprojector, View};
 pub use error::RenderError;
 pub use frame::Frame;
 pub use mesh::{MeshData, Vertex};

@@ -43,7 +43,7 @@ const FLAG_EDGES: u32 = 2;
 const FLAG_GRID: u32 = 4;
 
 /// What to draw and how big.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RenderOptions {
     /// Image width in pixels.
     pub width: u32,
@@ -121,7 +121,7 @@ impl Instance {
 
 /// Floor slab and walls, outside the room's inner box; walls that would hide the room from the
 /// camera are left out.
-fn room_instances(scene: &Scene, view: View) -> Vec<Instance> {
+fn room_instances(scene: &Scene, view: View, eye: Vec3) -> Vec<Instance> {
     let s = scene.size;
     let t = WALL_THICKNESS;
     let mut parts = vec![Instance::room_part(
@@ -152,6 +152,13 @@ fn room_instances(scene: &Scene, view: View) -> Vec<Instance> {
     for (side, (center, size)) in walls.into_iter().enumerate() {
         let hidden = match view {
             View::Perspective(corner) => corner.touches(side),
+            // A wall hides the room when the eye is beyond its plane.
+            View::Orbit { .. } => match side {
+                0 => eye.y < 0.0,
+                1 => eye.y > s.y,
+                2 => eye.x < 0.0,
+                _ => eye.x > s.x,
+            },
             View::Top => false,
         };
         if !hidden {
@@ -612,7 +619,7 @@ impl Gpu {
             cameras.push(camera);
 
             let start = instances.len() as u32;
-            instances.extend(room_instances(scene, options.view));
+            instances.extend(room_instances(scene, options.view, camera.eye));
             let room = start..instances.len() as u32;
             let mut objects = Vec::with_capacity(scene.objects.len());
             for object in &scene.objects {

@@ -378,3 +378,73 @@ fn lost_device_is_recreated() {
     assert_eq!(before.color, after.color);
     assert_eq!(before.ids, after.ids);
 }
+
+#[test]
+fn a_box_seen_from_above_fills_the_voxels_worked_out_by_hand() {
+    use metaspatial_render::coverage::{SceneVoxels, Target};
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
+    // From above only the 1.1 × 0.6 m top face shows: a flat cloud, so its short side sets the
+    // voxel size, 0.6 / 3 = 0.2 m; the long side then spans 1.1 / 0.2 = 5.5 voxels, so 6.
+    // 3 × 6 = 18 voxels.
+    let room = room(vec![object("box_1", [1.1, 0.6, 0.8])]);
+    let layout = Layout {
+        poses: vec![pose("box_1", [1.7, 2.3, 0.4], 0.0)],
+    };
+    let scene = Scene::new(&room, &layout).expect("scene");
+    let frame = renderer.render(&scene, &top(448)).expect("render");
+    let voxels = SceneVoxels::new(&[&frame], Target::Objects, 3);
+    assert!((voxels.size - 0.2).abs() < 0.01, "{}", voxels.size);
+    assert_eq!(voxels.total(), 18);
+    assert_eq!(voxels.greedy(0..1, 2), [0]);
+    assert!((voxels.objects_half_visible(&[0]) - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn orbit_views_see_the_room_from_where_they_stand() {
+    use metaspatial_render::coverage::{SceneVoxels, Target, candidate_views};
+    let Some(mut renderer) = common::renderer() else {
+        return;
+    };
+    let scene = common::bedroom_scene();
+    let frames: Vec<_> = candidate_views(4)
+        .into_iter()
+        .map(|view| {
+            let options = RenderOptions {
+                width: 112,
+                height: 112,
+                view,
+                labels: false,
+            };
+            renderer.render(&scene, &options).expect("render")
+        })
+        .collect();
+    // Every drawn pixel maps back inside the room's box, walls and floor slab included.
+    for frame in &frames {
+        let unproject = frame.camera.unprojector(frame.width, frame.height);
+        let drawn = frame.depth.iter().filter(|d| d.is_finite()).count();
+        assert!(drawn > 112 * 112 / 4, "{drawn} pixels drawn");
+        for (i, &d) in frame
+            .depth
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.is_finite())
+        {
+            let p = unproject.point(
+                glam::Vec2::new((i % 112) as f32 + 0.5, (i / 112) as f32 + 0.5),
+                d,
+            );
+            assert!(
+                p.cmpge(Vec3::new(-0.2, -0.2, -0.2)).all()
+                    && p.cmple(scene.size + Vec3::splat(0.2)).all(),
+                "{p}"
+            );
+        }
+    }
+    let voxels = SceneVoxels::new(&frames.iter().collect::<Vec<_>>(), Target::Objects, 20);
+    let chosen = voxels.greedy(0..4, 2);
+    assert_eq!(chosen.len(), 2);
+    assert!(voxels.coverage(&chosen) >= voxels.coverage(&[0, 1]).max(voxels.coverage(&[0, 2])));
+    assert!(voxels.coverage(&[0, 1, 2, 3]) > 0.999);
+}

@@ -230,6 +230,26 @@ pub struct ImageRecord {
     /// drew it; absent for other views and in runs recorded before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor: Option<[f64; 4]>,
+    /// The camera that drew it; absent in runs recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraRecord>,
+}
+
+/// Where an image was taken from: enough to map its pixels to the room and back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraRecord {
+    /// Position of the eye in the room (m).
+    pub eye: [f64; 3],
+    /// Room to eye space (right-handed, looking down −z), column-major.
+    pub view: [f64; 16],
+    /// Room to clip space (depth in `[0, 1]`), column-major.
+    pub view_proj: [f64; 16],
+    /// Near plane distance (m).
+    pub near: f64,
+    /// Far plane distance (m).
+    pub far: f64,
+    /// Orthographic (a top view) rather than perspective.
+    pub orthographic: bool,
 }
 
 /// A requested relation between an object and a reference (a layout element or an object).

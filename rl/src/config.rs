@@ -9,6 +9,8 @@ use metaspatial_env::data::generate::GenConfig;
 use metaspatial_env::{EpisodeConfig, PromptStyle};
 use metaspatial_policy::lora::LoraConfig;
 use metaspatial_policy::tiny::RandomModel;
+use metaspatial_render::coverage::Target;
+use metaspatial_render::{Corner, View};
 use metaspatial_rewards::RewardSpec;
 use serde::{Deserialize, Serialize};
 
@@ -296,8 +298,10 @@ pub struct EnvConfig {
     pub max_turns: usize,
     /// End an episode as soon as its layout is valid.
     pub stop_when_valid: bool,
-    /// The views rendered for the model (and saved with rollouts).
+    /// The views rendered for the model (and saved with rollouts), always the same ones.
     pub views: Vec<ViewChoice>,
+    /// Views chosen per scene for what they see (after `views`), or `None`.
+    pub view_selection: Option<ViewSelection>,
     /// Side of the square renders, pixels (multiples of 28 suit Qwen2.5-VL).
     pub image_size: u32,
     /// The first-turn prompt: `MetaSpatial`'s task text, or the compact one.
@@ -310,6 +314,7 @@ impl Default for EnvConfig {
             max_turns: 2,
             stop_when_valid: true,
             views: vec![ViewChoice::Top],
+            view_selection: None,
             image_size: 224,
             prompt: PromptStyle::MetaSpatial,
         }
@@ -317,21 +322,87 @@ impl Default for EnvConfig {
 }
 
 /// A rendered view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum ViewChoice {
     /// Perspective from behind the south-west corner.
     Perspective,
+    /// Perspective from any direction, framed as the corner view is.
+    Orbit {
+        /// Degrees counter-clockwise from east (+x) of the eye seen from the room's centre.
+        azimuth: f32,
+        /// Degrees below the horizon of the line of sight, in `(0, 90]`.
+        elevation: f32,
+        /// A multiple of the distance at which the room just fills the frame.
+        distance: f32,
+    },
     /// Orthographic plan, north up.
     Top,
 }
 
 impl ViewChoice {
-    /// The name used in rollouts and by rewards.
+    /// The renderer's view.
     #[must_use]
-    pub fn name(self) -> &'static str {
+    pub fn view(self) -> View {
         match self {
-            Self::Perspective => "perspective",
-            Self::Top => "top",
+            Self::Perspective => View::Perspective(Corner::SouthWest),
+            Self::Orbit {
+                azimuth,
+                elevation,
+                distance,
+            } => View::Orbit {
+                azimuth,
+                elevation,
+                distance,
+            },
+            Self::Top => View::Top,
+        }
+    }
+}
+
+/// Space-aware view selection (Spatial-MLLM): of `candidates` orbit views around the room, the
+/// `k` that together see the most voxels of the scene, chosen greedily for every scene the
+/// model is shown (the empty room of the first turn and each answer's layout).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ViewSelection {
+    /// Orbit views to choose from, every `360 / candidates` degrees, alternately 30 and 60
+    /// degrees below the horizon.
+    pub candidates: usize,
+    /// Views chosen.
+    pub k: usize,
+    /// The voxel side is the shortest side of the points' bounding box over this.
+    pub voxel_divisions: u32,
+    /// What the views should see.
+    pub target: SelectionTarget,
+}
+
+impl Default for ViewSelection {
+    fn default() -> Self {
+        Self {
+            candidates: 16,
+            k: 2,
+            voxel_divisions: 20,
+            target: SelectionTarget::Objects,
+        }
+    }
+}
+
+/// The points view selection covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SelectionTarget {
+    /// The objects' surfaces (the room's while no object is placed).
+    Objects,
+    /// Everything drawn: floor, walls and objects.
+    Room,
+}
+
+impl SelectionTarget {
+    /// The renderer's target.
+    #[must_use]
+    pub fn target(self) -> Target {
+        match self {
+            Self::Objects => Target::Objects,
+            Self::Room => Target::Room,
         }
     }
 }
@@ -715,8 +786,37 @@ impl RunConfig {
                 }
             }
         }
-        if self.env.views.is_empty() {
-            bail!("env.views must name at least one view (Top or Perspective)");
+        if self.env.views.is_empty() && self.env.view_selection.is_none() {
+            bail!(
+                "env.views must name at least one view (Top, Perspective or Orbit(..)), or env.view_selection choose some"
+            );
+        }
+        for view in &self.env.views {
+            if let ViewChoice::Orbit {
+                azimuth,
+                elevation,
+                distance,
+            } = *view
+                && !(azimuth.is_finite()
+                    && elevation > 0.0
+                    && elevation <= 90.0
+                    && distance > 0.0
+                    && distance.is_finite())
+            {
+                bail!(
+                    "env.views: Orbit(azimuth: {azimuth}, elevation: {elevation}, distance: {distance}) needs a finite azimuth, an elevation in (0, 90] and a positive distance"
+                );
+            }
+        }
+        if let Some(v) = &self.env.view_selection
+            && (v.k == 0 || v.k > v.candidates || v.voxel_divisions == 0)
+        {
+            bail!(
+                "env.view_selection: k must be between 1 and candidates ({}) and voxel_divisions at least 1, got k {} and voxel_divisions {}",
+                v.candidates,
+                v.k,
+                v.voxel_divisions
+            );
         }
         if self.env.image_size < 28 {
             bail!(

@@ -4,9 +4,10 @@
 use metaspatial_env::Room;
 use metaspatial_env::answer::Sections;
 use metaspatial_policy::FinishReason;
+use metaspatial_render::Camera;
 use metaspatial_replay::record::{
-    CollisionRecord, ImageRecord, ObjectRecord, OutOfBoundsRecord, PoseRecord, RelationRecord,
-    RolloutRecord, RoomRecord, TurnRecord, Violations,
+    CameraRecord, CollisionRecord, ImageRecord, ObjectRecord, OutOfBoundsRecord, PoseRecord,
+    RelationRecord, RolloutRecord, RoomRecord, TurnRecord, Violations,
 };
 
 use crate::rollout::{Trajectory, Turn};
@@ -130,8 +131,22 @@ fn turn_record(turn: usize, t: &Turn, advantage: f64) -> TurnRecord {
                 view: image.view.clone(),
                 path: image.path.clone(),
                 floor: image.camera.floor_bounds().map(|b| b.map(f64::from)),
+                camera: Some(camera_record(&image.camera)),
             })
             .collect(),
+    }
+}
+
+/// The camera as the replay records keep it.
+#[must_use]
+pub fn camera_record(camera: &Camera) -> CameraRecord {
+    CameraRecord {
+        eye: camera.eye.to_array().map(f64::from),
+        view: camera.view.to_cols_array().map(f64::from),
+        view_proj: camera.view_proj.to_cols_array().map(f64::from),
+        near: f64::from(camera.near),
+        far: f64::from(camera.far),
+        orthographic: camera.orthographic,
     }
 }
 
@@ -193,5 +208,11 @@ mod tests {
         // The fixture's top view of a 4 m × 3 m room: the floor it shows contains the room.
         let [x0, y0, x1, y1] = second.images[0].floor.expect("a top view keeps its floor");
         assert!(x0 < 0.0 && y0 < 0.0 && x1 > 4.0 && y1 > 3.0);
+        // The camera is kept whole: its matrices map the room centre where the camera does.
+        let camera = second.images[0].camera.as_ref().expect("a camera");
+        let view_proj = glam::DMat4::from_cols_array(&camera.view_proj);
+        let centre = view_proj * glam::DVec4::new(2.0, 1.5, 0.0, 1.0);
+        assert!(centre.x.abs() < 1e-6 && centre.y.abs() < 1e-6, "{centre}");
+        assert!(camera.orthographic && camera.eye[2] > 2.5);
     }
 }

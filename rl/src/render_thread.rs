@@ -9,9 +9,11 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use metaspatial_env::{Layout, Room};
 use metaspatial_policy::ImageInput;
 use metaspatial_policy::image::ImageProcessorConfig;
-use metaspatial_render::{Corner, Frame, RenderError, RenderOptions, Renderer, Scene, View};
+use metaspatial_render::coverage::{SceneVoxels, candidate_views};
+use metaspatial_render::{Frame, RenderError, RenderOptions, Renderer, Scene, View};
+use rayon::prelude::*;
 
-use crate::config::ViewChoice;
+use crate::config::{EnvConfig, ViewChoice, ViewSelection};
 
 /// The render thread: owns the wgpu device and draws what it is sent.
 pub struct RenderThread {
@@ -94,31 +96,56 @@ impl Drop for RenderThread {
 /// The views shown to the model and saved with rollouts.
 #[derive(Debug, Clone)]
 pub struct Views {
-    /// Which views, in the order the model sees them.
-    pub views: Vec<ViewChoice>,
+    /// The views every scene is drawn in, in the order the model sees them.
+    pub fixed: Vec<ViewChoice>,
+    /// Views chosen per scene, shown after the fixed ones.
+    pub selection: Option<ViewSelection>,
     /// Side of the square images, pixels.
     pub size: u32,
 }
 
+/// One view of one scene, drawn.
+#[derive(Debug, Clone)]
+pub struct ViewFrame {
+    /// The view's name (`top`, `perspective`, `orbit-a225-e30`).
+    pub name: String,
+    /// What it shows, and the camera that drew it.
+    pub frame: Frame,
+}
+
 impl Views {
-    fn options(&self, view: ViewChoice) -> RenderOptions {
+    /// The views of a run's environment.
+    #[must_use]
+    pub fn new(env: &EnvConfig) -> Self {
+        Self {
+            fixed: env.views.clone(),
+            selection: env.view_selection.clone(),
+            size: env.image_size,
+        }
+    }
+
+    /// Images per drawn scene.
+    #[must_use]
+    pub fn per_scene(&self) -> usize {
+        self.fixed.len() + self.selection.as_ref().map_or(0, |s| s.k)
+    }
+
+    fn options(&self, view: View) -> RenderOptions {
         RenderOptions {
             width: self.size,
             height: self.size,
-            view: match view {
-                ViewChoice::Perspective => View::Perspective(Corner::SouthWest),
-                ViewChoice::Top => View::Top,
-            },
+            view,
             labels: false,
         }
     }
 
-    /// Draws one layout (or the empty room) of each room in every view: `frames[room][view]`.
+    /// Draws one layout (or the empty room) of each room in every view: `frames[room][view]`,
+    /// the fixed views first, then the selected ones.
     pub fn draw(
         &self,
         renderer: &RenderThread,
         rooms: &[(&Room, Option<&Layout>)],
-    ) -> anyhow::Result<Vec<Vec<Frame>>> {
+    ) -> anyhow::Result<Vec<Vec<ViewFrame>>> {
         let scenes: Vec<Scene> = rooms
             .iter()
             .map(|(room, layout)| match layout {
@@ -127,9 +154,15 @@ impl Views {
             })
             .collect::<Result<_, _>>()
             .context("building a scene to draw")?;
-        let pending: Vec<_> = self
-            .views
+        let fixed: Vec<View> = self.fixed.iter().map(|v| v.view()).collect();
+        let candidates = self
+            .selection
+            .as_ref()
+            .map_or_else(Vec::new, |s| candidate_views(s.candidates));
+        // Every view goes to the render thread before the first answer is awaited.
+        let pending: Vec<_> = fixed
             .iter()
+            .chain(&candidates)
             .map(|&v| renderer.submit(scenes.clone(), self.options(v)))
             .collect();
         let mut per_view = Vec::with_capacity(pending.len());
@@ -140,23 +173,137 @@ impl Views {
                     .context("rendering")?,
             );
         }
-        Ok((0..rooms.len())
-            .map(|i| per_view.iter().map(|frames| frames[i].clone()).collect())
-            .collect())
+        let views: Vec<View> = fixed.into_iter().chain(candidates).collect();
+        let mut drawn: Vec<Vec<ViewFrame>> = (0..rooms.len())
+            .map(|i| {
+                views
+                    .iter()
+                    .zip(&per_view)
+                    .map(|(view, frames)| ViewFrame {
+                        name: view.name(),
+                        frame: frames[i].clone(),
+                    })
+                    .collect()
+            })
+            .collect();
+        if let Some(selection) = &self.selection {
+            let first = self.fixed.len();
+            drawn.par_iter_mut().for_each(|frames| {
+                let candidates = frames.split_off(first);
+                let chosen = select(&candidates, selection);
+                let mut candidates: Vec<Option<ViewFrame>> =
+                    candidates.into_iter().map(Some).collect();
+                frames.extend(chosen.into_iter().filter_map(|i| candidates[i].take()));
+            });
+        }
+        Ok(drawn)
     }
+}
+
+/// The `k` candidates that see the most of the scene (greedy maximum coverage); when fewer
+/// than `k` add anything, the lowest-index others fill up, so that every scene shows the
+/// model the same number of images.
+fn select(candidates: &[ViewFrame], selection: &ViewSelection) -> Vec<usize> {
+    let frames: Vec<&Frame> = candidates.iter().map(|c| &c.frame).collect();
+    let voxels = SceneVoxels::new(
+        &frames,
+        selection.target.target(),
+        selection.voxel_divisions,
+    );
+    let mut chosen = voxels.greedy(0..candidates.len(), selection.k);
+    for i in 0..candidates.len() {
+        if chosen.len() >= selection.k {
+            break;
+        }
+        if !chosen.contains(&i) {
+            chosen.push(i);
+        }
+    }
+    chosen
 }
 
 /// Frames as model inputs.
 pub(crate) fn model_inputs(
     processor: &ImageProcessorConfig,
-    frames: &[Frame],
+    frames: &[ViewFrame],
 ) -> anyhow::Result<Vec<ImageInput>> {
     frames
         .iter()
         .map(|f| {
             processor
-                .preprocess(&image::DynamicImage::ImageRgba8(f.color_image()))
+                .preprocess(&image::DynamicImage::ImageRgba8(f.frame.color_image()))
                 .context("preprocessing a render for the model")
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use metaspatial_render::coverage::SceneVoxels;
+
+    use super::*;
+    use crate::config::SelectionTarget;
+    use crate::fixtures::{CLEAN, room};
+
+    #[test]
+    fn selected_views_follow_the_fixed_ones_and_are_the_greedy_choice() {
+        let renderer = RenderThread::spawn().expect("a renderer");
+        let selection = ViewSelection {
+            candidates: 6,
+            k: 2,
+            voxel_divisions: 10,
+            target: SelectionTarget::Objects,
+        };
+        let views = Views {
+            fixed: vec![ViewChoice::Top],
+            selection: Some(selection.clone()),
+            size: 56,
+        };
+        let room = room();
+        let layout =
+            metaspatial_env::assess(&room, CLEAN, &metaspatial_env::AssessConfig::default()).layout;
+        let drawn = views
+            .draw(&renderer, &[(&room, None), (&room, Some(&layout))])
+            .unwrap();
+        let all = Views {
+            fixed: candidate_views(6)
+                .into_iter()
+                .map(|v| match v {
+                    View::Orbit {
+                        azimuth,
+                        elevation,
+                        distance,
+                    } => ViewChoice::Orbit {
+                        azimuth,
+                        elevation,
+                        distance,
+                    },
+                    _ => unreachable!("candidates are orbit views"),
+                })
+                .collect(),
+            selection: None,
+            size: 56,
+        }
+        .draw(&renderer, &[(&room, None), (&room, Some(&layout))])
+        .unwrap();
+        for (frames, candidates) in drawn.iter().zip(&all) {
+            assert_eq!(frames.len(), views.per_scene());
+            assert_eq!(frames[0].name, "top");
+            let voxels = SceneVoxels::new(
+                &candidates.iter().map(|c| &c.frame).collect::<Vec<_>>(),
+                selection.target.target(),
+                selection.voxel_divisions,
+            );
+            let expected: Vec<&str> = voxels
+                .greedy(0..candidates.len(), 2)
+                .iter()
+                .map(|&i| candidates[i].name.as_str())
+                .collect();
+            let got: Vec<&str> = frames[1..].iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(got, expected);
+        }
+        // The empty room falls back to the room's points; with objects placed the views follow
+        // the objects, so the two scenes need not agree.
+        assert!(drawn[1][1].name.starts_with("orbit-a"));
+    }
 }

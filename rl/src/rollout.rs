@@ -21,12 +21,12 @@ use metaspatial_policy::{
     Completion, Content, FinishReason, ImageInput, Message, Policy, SamplingParams, Sequence,
     generate,
 };
-use metaspatial_render::{Camera, Frame};
+use metaspatial_render::Camera;
 use metaspatial_rewards::{Prepared, RenderedView, RewardContext, RewardSet, Scored};
 use rayon::prelude::*;
 
 use crate::config::RunConfig;
-use crate::render_thread::{RenderThread, Views, model_inputs};
+use crate::render_thread::{RenderThread, ViewFrame, Views, model_inputs};
 use crate::seeds;
 
 /// What scoring a turn needs besides the policy: the rewards, and the render thread with the
@@ -49,10 +49,7 @@ impl RenderAndRewards {
         Ok(Self {
             rewards,
             renderer,
-            views: Views {
-                views: config.env.views.clone(),
-                size: config.env.image_size,
-            },
+            views: Views::new(&config.env),
         })
     }
 }
@@ -191,7 +188,7 @@ struct Stepped {
 
 /// A stepped response's renders (none when its answer did not parse).
 struct Drawn {
-    frames: Vec<Frame>,
+    frames: Vec<ViewFrame>,
     /// The renders saved with the rollout.
     saved: Vec<SavedImage>,
     /// The renders as model inputs for the next turn.
@@ -309,7 +306,7 @@ pub fn rollout(
                     turn,
                     c,
                     settings,
-                    scoring.views.views.len(),
+                    scoring.views.per_scene(),
                     &mut times,
                 )?;
                 times.generate += start.elapsed().as_secs_f64();
@@ -573,7 +570,7 @@ fn draw(
             )
         })
         .collect();
-    let mut frames: Vec<Vec<Frame>> = vec![Vec::new(); stepped.len()];
+    let mut frames: Vec<Vec<ViewFrame>> = vec![Vec::new(); stepped.len()];
     for (&k, f) in parsed
         .iter()
         .zip(scoring.views.draw(&scoring.renderer, &targets)?)
@@ -590,17 +587,16 @@ fn draw(
                     let turn = t.turns.len() + 1;
                     frames
                         .iter()
-                        .zip(&scoring.views.views)
-                        .map(|(frame, view)| -> anyhow::Result<SavedImage> {
+                        .map(|view| -> anyhow::Result<SavedImage> {
                             let name =
-                                format!("g{}-s{}-t{turn}-{}.png", t.room, t.sample, view.name());
+                                format!("g{}-s{}-t{turn}-{}.png", t.room, t.sample, view.name);
                             let path = dir.join(&name);
-                            frame
+                            view.frame
                                 .save_png(&path)
                                 .with_context(|| format!("saving {}", path.display()))?;
                             Ok(SavedImage {
-                                view: view.name().to_owned(),
-                                camera: frame.camera,
+                                view: view.name.clone(),
+                                camera: view.frame.camera,
                                 path: format!("{prefix}/{name}"),
                             })
                         })
@@ -630,10 +626,9 @@ fn score(
         .map(|d| {
             d.frames
                 .iter()
-                .zip(&scoring.views.views)
-                .map(|(f, v)| RenderedView {
-                    name: v.name().to_owned(),
-                    frame: f.clone(),
+                .map(|v| RenderedView {
+                    name: v.name.clone(),
+                    frame: v.frame.clone(),
                     visibility: None,
                     path: None,
                 })

@@ -94,7 +94,7 @@ pub fn examples(
         let mut ep = Episode::new((*room).clone(), episode.clone());
         let first = ep.reset();
         let empty = to_inputs(i)?;
-        let (messages, _) = chat_messages(&first, views.views.len());
+        let (messages, _) = chat_messages(&first, views.per_scene());
         out.push(sample(policy, &messages, empty.clone(), &response)?);
         if repair {
             let step = ep.step(&answer_text(&corrupted[i]));
@@ -102,7 +102,7 @@ pub fn examples(
             if step.assessment.parsed {
                 images.extend(to_inputs(pairs.len() + i)?);
             }
-            let (messages, _) = chat_messages(&step.observation, views.views.len());
+            let (messages, _) = chat_messages(&step.observation, views.per_scene());
             out.push(sample(policy, &messages, images, &response)?);
         }
     }

@@ -115,7 +115,7 @@ fn usage_error(cwd: &Path, args: &[&str], what: &str) {
 #[test]
 fn every_subcommand_has_help() {
     let s = Scratch::new();
-    let subcommands: [&[&str]; 19] = [
+    let subcommands: [&[&str]; 21] = [
         &[],
         &["run"],
         &["sft"],
@@ -129,11 +129,13 @@ fn every_subcommand_has_help() {
         &["data", "solve"],
         &["data", "import"],
         &["data", "baseline"],
+        &["data", "coverage"],
         &["score"],
         &["generate"],
         &["reward", "new"],
         &["reward", "test"],
         &["render"],
+        &["views"],
         &["replay"],
     ];
     for sub in subcommands {
@@ -379,7 +381,7 @@ fn checkpoints_that_cannot_be_read_are_named() {
 fn datasets_that_cannot_be_read_are_named() {
     let s = Scratch::new();
     let p = s.path();
-    for command in ["stats", "solve", "baseline"] {
+    for command in ["stats", "solve", "baseline", "coverage"] {
         fails(
             p,
             &["data", command, "missing"],

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use metaspatial_replay::record::{MetricsLine, RolloutRecord};
-use metaspatial_rl::config::{Dtype, RunConfig};
+use metaspatial_rl::config::{Dtype, RunConfig, ViewChoice, ViewSelection};
 use metaspatial_rl::run::{RunOptions, run};
 
 /// `configs/demo.ron` shrunk to seconds.
@@ -56,8 +56,16 @@ fn demo_config_runs_and_resumes_exactly() {
 fn the_demo_config_runs_two_steps_and_writes_a_complete_run_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
+    // The model sees the plan and the one of four orbit views that sees the most.
+    let mut config = small_demo(2);
+    config.env.views = vec![ViewChoice::Top];
+    config.env.view_selection = Some(ViewSelection {
+        candidates: 4,
+        k: 1,
+        ..ViewSelection::default()
+    });
     let comparison = run(
-        small_demo(2),
+        config,
         &RunOptions {
             out: out.clone(),
             resume: false,
@@ -97,13 +105,15 @@ fn the_demo_config_runs_two_steps_and_writes_a_complete_run_directory() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
     assert_eq!(rollouts.len(), 4, "2 rooms × 2 samples");
-    let image = rollouts
-        .iter()
-        .flat_map(|r| &r.turns)
-        .flat_map(|t| &t.images)
-        .next();
-    if let Some(image) = image {
-        assert!(out.join(&image.path).exists(), "{}", image.path);
+    let turns: Vec<_> = rollouts.iter().flat_map(|r| &r.turns).collect();
+    for images in turns.iter().map(|t| &t.images).filter(|i| !i.is_empty()) {
+        assert_eq!(images.len(), 2);
+        assert_eq!(images[0].view, "top");
+        assert!(images[1].view.starts_with("orbit-a"), "{}", images[1].view);
+        for image in images {
+            assert!(out.join(&image.path).exists(), "{}", image.path);
+            assert!(image.camera.is_some());
+        }
     }
     for dir in [
         "config.ron",

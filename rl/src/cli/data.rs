@@ -83,6 +83,13 @@ enum DataCommand {
         #[arg(long, default_value = "train", value_parser = parse_split)]
         split: Split,
     },
+    /// How much of the solver's layouts greedy, evenly spaced, random and fixed views see.
+    Coverage {
+        /// Dataset directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        args: super::views::CoverageArgs,
+    },
     /// Random placement vs the reference solver on the test split: metric table and JSON.
     Baseline {
         /// Dataset directory.
@@ -175,6 +182,7 @@ pub fn run(args: &DataArgs) -> anyhow::Result<ExitCode> {
             json,
             seed,
         } => baseline(dir, *split, json.as_deref(), *seed),
+        DataCommand::Coverage { dir, args } => super::views::coverage(dir, args),
     }
 }
 

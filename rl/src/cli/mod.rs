@@ -12,6 +12,7 @@ mod replay;
 mod reward;
 mod score;
 mod train;
+mod views;
 
 use std::process::ExitCode;
 
@@ -64,6 +65,9 @@ enum Command {
     Reward(reward::RewardArgs),
     /// Draw a room, or a response's layout in it, to PNG (colour and optional object ids).
     Render(render::RenderArgs),
+    /// Choose the views that see the most of a room (space-aware selection) and compare them
+    /// with evenly spaced and fixed views.
+    Views(views::ViewsArgs),
     /// Browse a run in a local web app (metrics, rollouts, renders, 3D, evals), or export it.
     Replay(replay::ReplayArgs),
 }
@@ -100,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Reward(args) => reward::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Views(args) => views::run(&args),
         Command::Replay(args) => replay::run(&args),
     };
     match result {

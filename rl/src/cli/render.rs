@@ -82,7 +82,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads the room; asset paths are taken relative to the room file.
-fn load_room(path: &Path) -> anyhow::Result<Room> {
+pub(super) fn load_room(path: &Path) -> anyhow::Result<Room> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut room = metaspatial_env::load_room(&text, &path.display().to_string())?;
@@ -99,7 +99,7 @@ fn load_room(path: &Path) -> anyhow::Result<Room> {
 
 /// The layout a response describes, with headings resolved as scoring resolves them; unusable,
 /// unknown and repeated entries are reported and left out.
-fn layout_of_response(room: &Room, path: &Path) -> anyhow::Result<Layout> {
+pub(super) fn layout_of_response(room: &Room, path: &Path) -> anyhow::Result<Layout> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let parsed = metaspatial_env::answer::parse(&text)
