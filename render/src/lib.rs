@@ -22,6 +22,7 @@
 mod camera;
 pub mod coverage;
 mod error;
+pub mod features;
 mod font;
 mod frame;
 pub mod headless;
