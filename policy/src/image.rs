@@ -12,6 +12,7 @@ use serde_json::Value;
 use tch::Tensor;
 
 use crate::error::{PolicyError, Result, read_json};
+use crate::geometry::merge_order;
 use crate::qwen2_5_vl::ImageInput;
 
 /// `OpenAI` CLIP channel means, the processor's default.
@@ -221,22 +222,33 @@ impl ImageProcessorConfig {
     /// Preprocesses a decoded image into patches and its grid.
     pub fn preprocess(&self, image: &DynamicImage) -> Result<ImageInput> {
         let rgb = to_rgb(image);
-        let factor = self.patch_size * self.merge_size;
         let (height, width) = (i64::from(rgb.height()), i64::from(rgb.width()));
-        let rgb = if self.do_resize {
-            let (h, w) = smart_resize(height, width, factor, self.min_pixels, self.max_pixels)?;
-            resize_bicubic(&rgb, w as u32, h as u32, self.pass_order)
-        } else {
+        let (h, w) = self.model_size(height, width)?;
+        let rgb = if (h, w) == (height, width) {
             rgb
+        } else {
+            resize_bicubic(&rgb, w as u32, h as u32, self.pass_order)
         };
-        let (h, w) = (i64::from(rgb.height()), i64::from(rgb.width()));
-        if h % factor != 0 || w % factor != 0 {
+        Ok(self.patchify(&rgb))
+    }
+
+    /// The `(height, width)` in pixels the model sees of an image of `height × width`: resized
+    /// by [`smart_resize`], or as is when resizing is off (then the sides must be multiples of
+    /// `patch_size · merge_size`).
+    pub fn model_size(&self, height: i64, width: i64) -> Result<(i64, i64)> {
+        let factor = self.patch_size * self.merge_size;
+        if self.do_resize {
+            return smart_resize(height, width, factor, self.min_pixels, self.max_pixels);
+        }
+        if height % factor != 0 || width % factor != 0 {
             return Err(PolicyError::Image {
                 what: "input".to_owned(),
-                message: format!("{w}×{h} is not a multiple of {factor} and resizing is off"),
+                message: format!(
+                    "{width}×{height} is not a multiple of {factor} and resizing is off"
+                ),
             });
         }
-        Ok(self.patchify(&rgb))
+        Ok((height, width))
     }
 
     /// Normalised channel-first values laid out as transformers' `patchify`: patches in 2 × 2
@@ -262,19 +274,13 @@ impl ImageProcessorConfig {
         };
         let per_patch = 3 * tp * p * p;
         let mut out = Vec::with_capacity(gh * gw * per_patch);
-        for bh in 0..gh / m {
-            for bw in 0..gw / m {
-                for i in 0..m {
-                    for j in 0..m {
-                        let (y0, x0) = ((bh * m + i) * p, (bw * m + j) * p);
-                        for c in 0..3 {
-                            for _ in 0..tp {
-                                for dy in 0..p {
-                                    for dx in 0..p {
-                                        out.push(value(c, y0 + dy, x0 + dx));
-                                    }
-                                }
-                            }
+        for (row, col) in merge_order(gh, gw, m) {
+            let (y0, x0) = (row * p, col * p);
+            for c in 0..3 {
+                for _ in 0..tp {
+                    for dy in 0..p {
+                        for dx in 0..p {
+                            out.push(value(c, y0 + dy, x0 + dx));
                         }
                     }
                 }
@@ -283,6 +289,7 @@ impl ImageProcessorConfig {
         ImageInput {
             pixel_values: Tensor::from_slice(&out).view([(gh * gw) as i64, per_patch as i64]),
             grid_thw: [1, gh as i64, gw as i64],
+            geometry: None,
         }
     }
 }

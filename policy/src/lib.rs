@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod error;
 pub mod generation;
+pub mod geometry;
 pub mod image;
 mod layers;
 pub mod lora;

@@ -11,6 +11,7 @@ use tch::{Device, Kind, Tensor, nn};
 use crate::checkpoint::{self, write_json};
 use crate::error::{PolicyError, Result, io_error, read_json};
 use crate::generation::SamplingParams;
+use crate::geometry::{GEOMETRY_FILE, GeometryConfig, GeometryConnector};
 use crate::image::ImageProcessorConfig;
 use crate::lora::{LoraConfig, LoraState};
 use crate::qwen2_5_vl::{Config, ImageInput, ModelStores, Qwen2_5VlModel, Sequence};
@@ -161,7 +162,7 @@ impl Policy {
             .as_ref()
             .map(|_| nn::VarStore::new(options.device));
         let state = options.lora.clone().map(LoraState::new);
-        let model = {
+        let mut model = {
             let stores = ModelStores {
                 base: &vs,
                 lora: lora_vs.as_ref().zip(state.clone()),
@@ -172,6 +173,11 @@ impl Policy {
         match options.weights {
             Weights::Checkpoint => checkpoint::load_weights(&vs, dir)?,
             Weights::Random { seed, std } => crate::tiny::fill_random(&vs, seed, std),
+        }
+        let geometry = dir.join(GEOMETRY_FILE);
+        if geometry.exists() {
+            let connector = GeometryConnector::load(&geometry, &config, options.device)?;
+            model.attach_geometry(connector)?;
         }
         let side_files = read_side_files(dir)?;
         Ok(Self {
@@ -184,6 +190,15 @@ impl Policy {
             dir: dir.to_path_buf(),
             side_files,
         })
+    }
+
+    /// Attaches a fresh geometry connector drawn from `seed` (its last layer zero, so the
+    /// policy computes what it computed before). A checkpoint directory holding
+    /// [`GEOMETRY_FILE`] gets its saved connector at load instead.
+    pub fn attach_fresh_geometry(&mut self, config: GeometryConfig, seed: u64) -> Result<()> {
+        let connector =
+            GeometryConnector::new(config, self.model.config(), self.model.device(), seed)?;
+        self.model.attach_geometry(connector)
     }
 
     /// The checkpoint directory this policy was loaded from (export does not read it again).
@@ -284,7 +299,8 @@ impl Policy {
 
     /// Writes a Hugging Face checkpoint to `out`: weights under Hub names (adapters merged in
     /// when `LoRA` is on) in `kind`, sharded at `shard_bytes`, plus every non-weight file of the
-    /// source checkpoint (config, tokenizer, templates, processor and generation configs).
+    /// source checkpoint (config, tokenizer, templates, processor and generation configs) and
+    /// the geometry connector, when attached, as [`GEOMETRY_FILE`] (f32).
     pub fn export(&self, out: &Path, kind: Kind, shard_bytes: usize) -> Result<()> {
         std::fs::create_dir_all(out).map_err(io_error(out))?;
         let mut tensors: BTreeMap<String, Tensor> = self.vs.variables().into_iter().collect();
@@ -316,6 +332,9 @@ impl Policy {
         for (name, bytes) in &self.side_files {
             let path = out.join(name);
             std::fs::write(&path, bytes).map_err(io_error(&path))?;
+        }
+        if let Some(connector) = self.model.geometry() {
+            connector.save(&out.join(GEOMETRY_FILE))?;
         }
         Ok(())
     }

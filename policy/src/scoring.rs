@@ -222,11 +222,16 @@ fn shared_prompts(
 }
 
 fn same_images(a: &[ImageInput], b: &[ImageInput]) -> bool {
+    let same = |x: &Tensor, y: &Tensor| x.data_ptr() == y.data_ptr() || x.equal(y);
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
             x.grid_thw == y.grid_thw
-                && (x.pixel_values.data_ptr() == y.pixel_values.data_ptr()
-                    || x.pixel_values.equal(&y.pixel_values))
+                && same(&x.pixel_values, &y.pixel_values)
+                && match (&x.geometry, &y.geometry) {
+                    (None, None) => true,
+                    (Some(gx), Some(gy)) => gx.size() == gy.size() && same(gx, gy),
+                    _ => false,
+                }
         })
 }
 

@@ -106,6 +106,7 @@ impl Workload {
                     images: vec![ImageInput {
                         pixel_values: Tensor::from_slice(&pixels).view([grid * grid, patch_values]),
                         grid_thw: [1, grid, grid],
+                        geometry: None,
                     }],
                 }
             })
@@ -176,7 +177,7 @@ pub fn score_items<'a>(
 }
 
 /// `SplitMix64`: the next value of the sequence seeded by `state`.
-fn split_mix(state: &mut u64) -> u64 {
+pub(crate) fn split_mix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

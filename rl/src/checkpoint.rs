@@ -4,16 +4,23 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use metaspatial_policy::geometry::{GEOMETRY_FILE, GeometryConnector};
 use metaspatial_policy::lora::LoraConfig;
 use metaspatial_policy::{LoadOptions, Policy, Weights};
 use tch::Tensor;
 
 use crate::config::{Finetune, RunConfig};
-use crate::optim::AdamW;
+use crate::optim::{AdamW, ParamGroup};
 use crate::rundir::{RunDir, TrainerState, read_state};
+use crate::seeds;
 
-/// Loads a policy for training from a model directory.
+/// The prefix of the geometry connector's parameters among the optimiser's (and the ranks').
+pub(crate) const GEOMETRY_PREFIX: &str = "geometry.";
+
+/// Loads a policy for training from a model directory, with the configured geometry
+/// connector: the directory's own when it has one (its sizes must match the config), else a
+/// fresh one drawn from the run's seed.
 pub(crate) fn load_policy(
     dir: &Path,
     config: &RunConfig,
@@ -24,7 +31,7 @@ pub(crate) fn load_policy(
         Finetune::Full => (None, true),
         Finetune::Lora(l) => (Some(l.clone()), false),
     };
-    Policy::load(
+    let mut policy = Policy::load(
         dir,
         &LoadOptions {
             device,
@@ -34,21 +41,57 @@ pub(crate) fn load_policy(
             weights,
         },
     )
-    .with_context(|| format!("loading the model {}", dir.display()))
+    .with_context(|| format!("loading the model {}", dir.display()))?;
+    let Some(geometry) = &config.model.geometry else {
+        return Ok(policy);
+    };
+    let wanted = geometry.connector();
+    match policy.model.geometry().map(GeometryConnector::config) {
+        Some(found) if found != wanted => bail!(
+            "{}: the model's geometry connector has {} channels and hidden width {}, \
+             model.geometry asks for {} and {}",
+            dir.join(GEOMETRY_FILE).display(),
+            found.channels,
+            found.hidden,
+            wanted.channels,
+            wanted.hidden
+        ),
+        Some(_) => {}
+        None => policy.attach_fresh_geometry(wanted, seeds::geometry_init(config.seed))?,
+    }
+    Ok(policy)
 }
 
-/// The trainable parameters by name.
-pub(crate) fn trainable(policy: &Policy) -> Vec<(String, Tensor)> {
+/// The optimiser's parameter groups: the trainable model parameters (adapters, or the whole
+/// model) at the learning rate, and the geometry connector's, named `geometry.*`, at
+/// `model.geometry.lr_scale` times it.
+pub(crate) fn param_groups(policy: &Policy, config: &RunConfig) -> Vec<ParamGroup> {
     let store = policy.lora_var_store().unwrap_or(policy.var_store());
-    store
+    let model = store
         .variables()
         .into_iter()
         .filter(|(_, t)| t.requires_grad())
-        .collect()
+        .collect();
+    let mut groups = vec![ParamGroup {
+        params: model,
+        lr_scale: 1.0,
+    }];
+    if let (Some(geometry), Some(connector)) = (&config.model.geometry, policy.model.geometry()) {
+        groups.push(ParamGroup {
+            params: connector
+                .variables()
+                .into_iter()
+                .map(|(name, t)| (format!("{GEOMETRY_PREFIX}{name}"), t))
+                .collect(),
+            lr_scale: geometry.lr_scale,
+        });
+    }
+    groups
 }
 
 /// Writes the policy's weights into a checkpoint directory: the full model (`model/`, Hugging
-/// Face layout) or the adapters (`adapters.safetensors`).
+/// Face layout, its geometry connector inside) or the adapters (`adapters.safetensors`, and
+/// the connector beside them).
 fn save_weights(policy: &Policy, dir: &Path) -> anyhow::Result<()> {
     if let Some(store) = policy.lora_var_store() {
         let mut named: Vec<(String, Tensor)> = store.variables().into_iter().collect();
@@ -56,6 +99,9 @@ fn save_weights(policy: &Policy, dir: &Path) -> anyhow::Result<()> {
         let path = dir.join("adapters.safetensors");
         Tensor::write_safetensors(&named, &path)
             .with_context(|| format!("writing {}", path.display()))?;
+        if let Some(connector) = policy.model.geometry() {
+            connector.save(&dir.join(GEOMETRY_FILE))?;
+        }
     } else {
         policy
             .export(
@@ -83,8 +129,10 @@ pub(crate) fn save_checkpoint(
     })
 }
 
-/// Loads a checkpoint's adapters into a policy built with the same `LoRA` config.
-pub(crate) fn load_adapters(policy: &Policy, checkpoint: &Path) -> anyhow::Result<()> {
+/// Loads a checkpoint's adapters into a policy built with the same `LoRA` config, and the
+/// geometry connector saved beside them: into the policy's connector (whose starting values
+/// stay the reference's), or attached when the policy has none.
+pub(crate) fn load_adapters(policy: &mut Policy, checkpoint: &Path) -> anyhow::Result<()> {
     let path = checkpoint.join("adapters.safetensors");
     let store = policy
         .lora_var_store()
@@ -100,8 +148,24 @@ pub(crate) fn load_adapters(policy: &Policy, checkpoint: &Path) -> anyhow::Resul
                 .with_context(|| format!("{}: no adapter `{name}`", path.display()))?;
             var.copy_(&value.to_kind(var.kind()));
         }
-        Ok(())
-    })
+        anyhow::Ok(())
+    })?;
+    let geometry = checkpoint.join(GEOMETRY_FILE);
+    match policy.model.geometry() {
+        Some(connector) => connector.load_weights(&geometry).with_context(|| {
+            format!(
+                "the model has a geometry connector; reading the checkpoint's {}",
+                geometry.display()
+            )
+        })?,
+        None if geometry.exists() => {
+            let connector =
+                GeometryConnector::load(&geometry, policy.model.config(), policy.model.device())?;
+            policy.model.attach_geometry(connector)?;
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 /// Opens a run checkpoint (`model/` or adapters on `base_model`) or a model directory for
@@ -129,7 +193,170 @@ pub fn load_for_eval(
             checkpoint.display()
         )
     })?;
-    let policy = Policy::load(&base, &options(Some(lora.cloned().unwrap_or_default())))?;
-    load_adapters(&policy, checkpoint)?;
+    let mut policy = Policy::load(&base, &options(Some(lora.cloned().unwrap_or_default())))?;
+    load_adapters(&mut policy, checkpoint)?;
     Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use image::{DynamicImage, RgbImage};
+    use metaspatial_policy::geometry::geometry_input;
+    use metaspatial_policy::tiny::RandomModel;
+    use metaspatial_policy::{Message, ScoreItem, ScoreOptions, Sequence, score};
+    use tch::Kind;
+
+    use super::*;
+    use crate::config::OptimiserConfig;
+
+    fn config(model: &Path, finetune: &str, hidden: i64) -> RunConfig {
+        RunConfig::parse(
+            &format!(
+                r#"(
+                    model: (source: Checkpoint({model:?}), finetune: {finetune},
+                        geometry: (channels: [Points, Depth, Valid], hidden: {hidden})),
+                    data: (source: Generate((rooms: 20, min_objects: 2, max_objects: 3))),
+                    rewards: [(reward: "format", weight: 1.0)],
+                )"#
+            ),
+            "geometry.ron",
+        )
+        .unwrap()
+    }
+
+    /// A prompt with one 56 × 56 image whose five geometry features vary per pixel, and a
+    /// three-token answer.
+    fn sequence(policy: &Policy) -> Sequence {
+        let rgb = RgbImage::from_fn(56, 56, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 9]));
+        let image = policy
+            .processor
+            .preprocess(&DynamicImage::ImageRgb8(rgb))
+            .unwrap();
+        let map: Vec<f32> = (0..56 * 56 * 5)
+            .map(|i| ((i % 97) as f32 / 50.0).sin())
+            .collect();
+        let geometry = geometry_input(&policy.processor, &map, 56, 56, 5).unwrap();
+        let image = image.with_geometry(geometry).unwrap();
+        let mut s = policy
+            .prompt(&[Message::user(1, "where")], vec![image])
+            .unwrap();
+        s.tokens
+            .extend(policy.tokenizer.encode("near the wall").unwrap());
+        s
+    }
+
+    fn connector_values(policy: &Policy) -> Vec<(String, Tensor)> {
+        let connector = policy.model.geometry().expect("a geometry connector");
+        connector
+            .variables()
+            .into_iter()
+            .map(|(n, t)| (n, t.detach().copy()))
+            .collect()
+    }
+
+    fn same_values(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1.equal(&y.1))
+    }
+
+    #[test]
+    fn the_geometry_connector_trains_in_its_group_and_is_saved_and_restored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let start = tmp.path().join("start");
+        RandomModel {
+            bpe_vocab: 300,
+            hidden_size: 32,
+            intermediate_size: 64,
+            num_hidden_layers: 1,
+            ..RandomModel::default()
+        }
+        .write_checkpoint(&start, &["near the wall, where".to_owned()], 3)
+        .unwrap();
+        for finetune in [
+            "Lora((rank: 2, alpha: 4.0, dropout: 0.0, target_modules: [\"q_proj\", \"v_proj\"]))",
+            "Full",
+        ] {
+            let config = config(&start, finetune, 8);
+            let load =
+                |dir: &Path| load_policy(dir, &config, tch::Device::Cpu, Weights::Checkpoint);
+            let policy = load(&start).unwrap();
+            let fresh = connector_values(&policy);
+            assert!(same_values(
+                &fresh,
+                &connector_values(&load(&start).unwrap())
+            ));
+            let s = sequence(&policy);
+            let base = policy.sequence_logits(&s).unwrap();
+
+            let mut opt = AdamW::with_groups(param_groups(&policy, &config));
+            let names: Vec<&str> = opt.params().iter().map(|(n, _)| n.as_str()).collect();
+            assert!(
+                names.contains(&"geometry.fc2.weight"),
+                "{finetune}: {names:?}"
+            );
+            let item = ScoreItem {
+                sequence: &s,
+                response_start: s.tokens.len() - 3,
+            };
+            let scores = score(&policy.model, &[item], &ScoreOptions::log_likelihood(64)).unwrap();
+            (scores.logprobs * scores.mask.to_kind(Kind::Float))
+                .sum(Kind::Float)
+                .neg()
+                .backward();
+            let optimiser = OptimiserConfig {
+                weight_decay: 0.0,
+                max_grad_norm: 0.0,
+                ..OptimiserConfig::default()
+            };
+            opt.step(&optimiser, 1e-3, opt.grad_norm());
+            // Adam's first step moves each parameter by lr (up to ε): ten times that for the
+            // connector's group.
+            let trained = connector_values(&policy);
+            let fc2 = &trained.iter().find(|(n, _)| n == "fc2.weight").unwrap().1;
+            let moved = fc2.abs().max().double_value(&[]);
+            assert!(
+                (moved - 1e-2).abs() < 1e-4,
+                "{finetune}: fc2 moved by {moved}"
+            );
+            let logits = policy.sequence_logits(&s).unwrap();
+            assert!(!logits.equal(&base));
+
+            let checkpoint = tmp.path().join(format!("checkpoint-{}", &finetune[..4]));
+            std::fs::create_dir_all(&checkpoint).unwrap();
+            save_weights(&policy, &checkpoint).unwrap();
+            opt.save(&checkpoint.join("optimizer.safetensors")).unwrap();
+            let restored = if policy.lora().is_some() {
+                assert!(checkpoint.join(GEOMETRY_FILE).exists());
+                let mut restored = load(&start).unwrap();
+                load_adapters(&mut restored, &checkpoint).unwrap();
+                // The reference (adapters off) keeps the connector training started from.
+                let lora = restored.lora().unwrap();
+                lora.set_enabled(false);
+                assert!(restored.sequence_logits(&s).unwrap().equal(&base));
+                lora.set_enabled(true);
+                restored
+            } else {
+                assert!(checkpoint.join("model").join(GEOMETRY_FILE).exists());
+                let error = load_policy(
+                    &checkpoint.join("model"),
+                    &self::config(&start, finetune, 16),
+                    tch::Device::Cpu,
+                    Weights::Checkpoint,
+                )
+                .err()
+                .unwrap()
+                .to_string();
+                assert!(
+                    error.contains(GEOMETRY_FILE) && error.contains("model.geometry"),
+                    "{error}"
+                );
+                load(&checkpoint.join("model")).unwrap()
+            };
+            assert!(same_values(&connector_values(&restored), &trained));
+            assert!(restored.sequence_logits(&s).unwrap().equal(&logits));
+            let mut again = AdamW::with_groups(param_groups(&restored, &config));
+            again
+                .load(&checkpoint.join("optimizer.safetensors"))
+                .unwrap();
+        }
+    }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use metaspatial_env::data::generate::GenConfig;
 use metaspatial_env::{EpisodeConfig, PromptStyle};
+use metaspatial_policy::geometry::GeometryConfig;
 use metaspatial_policy::lora::LoraConfig;
 use metaspatial_policy::tiny::RandomModel;
 use metaspatial_render::coverage::Target;
@@ -79,6 +80,68 @@ pub struct ModelConfig {
     /// frees the model's size in GPU memory at the cost of a slower reference pass.
     #[serde(default)]
     pub reference_on_cpu: bool,
+    /// The geometry channel: per-patch 3D features of each image added to its visual tokens
+    /// through a trained connector (`None`: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<GeometryModelConfig>,
+}
+
+/// The geometry channel's features and connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeometryModelConfig {
+    /// The per-patch features, in this order (each channel's features contiguous).
+    pub channels: Vec<GeometryChannel>,
+    /// Width of the connector's hidden layer.
+    pub hidden: i64,
+    /// The connector's learning rate is the optimiser's times this.
+    #[serde(default = "default_geometry_lr_scale")]
+    pub lr_scale: f64,
+}
+
+fn default_geometry_lr_scale() -> f64 {
+    10.0
+}
+
+impl GeometryModelConfig {
+    /// Features per patch: the channels' features summed.
+    #[must_use]
+    pub fn features(&self) -> usize {
+        self.channels.iter().map(|c| c.features()).sum()
+    }
+
+    /// The connector's sizes.
+    #[must_use]
+    pub fn connector(&self) -> GeometryConfig {
+        GeometryConfig {
+            channels: self.features(),
+            hidden: self.hidden,
+        }
+    }
+}
+
+/// One kind of per-patch geometry feature, measured over the patch's pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GeometryChannel {
+    /// The mean room-frame point (x, y, z) of the valid pixels, metres.
+    Points,
+    /// The mean depth of the valid pixels, metres.
+    Depth,
+    /// The fraction of pixels that see a surface.
+    Valid,
+    /// The majority surface as a one-hot over floor, wall, object.
+    Kind,
+}
+
+impl GeometryChannel {
+    /// The number of features it gives.
+    #[must_use]
+    pub fn features(self) -> usize {
+        match self {
+            Self::Points | Self::Kind => 3,
+            Self::Depth | Self::Valid => 1,
+        }
+    }
 }
 
 /// The starting weights.
@@ -837,6 +900,25 @@ impl RunConfig {
                  the base model itself, adapters switched off"
             );
         }
+        if let Some(g) = &self.model.geometry {
+            let mut seen = g.channels.clone();
+            seen.sort_by_key(|c| *c as u8);
+            seen.dedup();
+            if g.channels.is_empty() || seen.len() != g.channels.len() {
+                bail!(
+                    "model.geometry.channels must name each channel at most once and at least \
+                     one (Points, Depth, Valid, Kind), got {:?}",
+                    g.channels
+                );
+            }
+            if g.hidden < 1 || !(g.lr_scale.is_finite() && g.lr_scale > 0.0) {
+                bail!(
+                    "model.geometry: hidden must be at least 1 and lr_scale positive, got {} and {}",
+                    g.hidden,
+                    g.lr_scale
+                );
+            }
+        }
         if let DataSource::Generate(s) = &self.data.source
             && (!s.generator().objects_in_range() || s.rooms < 10)
         {
@@ -890,6 +972,34 @@ mod tests {
         data: (source: Generate((rooms: 20, min_objects: 2, max_objects: 3))),
         rewards: [(reward: "format", weight: 1.0)],
     )"#;
+
+    #[test]
+    fn the_geometry_channel_counts_its_features_and_refuses_repeats() {
+        assert_eq!(
+            RunConfig::parse(MINIMAL, "minimal").unwrap().model.geometry,
+            None
+        );
+        let with = |channels: &str| {
+            MINIMAL.replace(
+                "Tiny(())",
+                &format!("Tiny(()), geometry: (channels: {channels}, hidden: 32)"),
+            )
+        };
+        let config = RunConfig::parse(&with("[Points, Depth, Valid, Kind]"), "g.ron").unwrap();
+        let geometry = config.model.geometry.as_ref().unwrap();
+        assert_eq!(geometry.features(), 8);
+        assert!((geometry.lr_scale - 10.0).abs() < f64::EPSILON);
+        assert_eq!(geometry.connector().hidden, 32);
+        let again = RunConfig::parse(&config.to_ron().unwrap(), "saved").unwrap();
+        assert_eq!(again, config);
+        for bad in ["[Depth, Depth]", "[]"] {
+            let error = RunConfig::parse(&with(bad), "g.ron").unwrap_err();
+            assert!(
+                format!("{error:#}").contains("model.geometry.channels"),
+                "{bad}: {error:#}"
+            );
+        }
+    }
 
     #[test]
     fn a_minimal_config_fills_every_default_and_round_trips() {

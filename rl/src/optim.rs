@@ -17,9 +17,19 @@ use tch::{Kind, Tensor};
 
 use crate::config::OptimiserConfig;
 
+/// Parameters stepped at the schedule's learning rate times `lr_scale`.
+pub struct ParamGroup {
+    /// The parameters, by name (unique across groups).
+    pub params: Vec<(String, Tensor)>,
+    /// The factor on the learning rate (weight decay scales with it, as in torch's groups).
+    pub lr_scale: f64,
+}
+
 /// `AdamW` state for a fixed, ordered set of parameters.
 pub struct AdamW {
     params: Vec<(String, Tensor)>,
+    /// Each parameter's learning-rate factor (its group's).
+    lr_scales: Vec<f64>,
     /// The f32 values stepped for each parameter whose own dtype is narrower; `None` for f32
     /// parameters, which are stepped in place.
     masters: Vec<Option<Tensor>>,
@@ -31,8 +41,23 @@ pub struct AdamW {
 impl AdamW {
     /// Fresh state for `params` (sorted by name, so the order never depends on a hash map).
     #[must_use]
-    pub fn new(mut params: Vec<(String, Tensor)>) -> Self {
-        params.sort_by(|a, b| a.0.cmp(&b.0));
+    pub fn new(params: Vec<(String, Tensor)>) -> Self {
+        Self::with_groups(vec![ParamGroup {
+            params,
+            lr_scale: 1.0,
+        }])
+    }
+
+    /// Fresh state for the parameters of several groups, each at its own learning-rate factor.
+    #[must_use]
+    pub fn with_groups(groups: Vec<ParamGroup>) -> Self {
+        let mut scaled: Vec<(String, Tensor, f64)> = groups
+            .into_iter()
+            .flat_map(|g| g.params.into_iter().map(move |(n, t)| (n, t, g.lr_scale)))
+            .collect();
+        scaled.sort_by(|a, b| a.0.cmp(&b.0));
+        let lr_scales = scaled.iter().map(|p| p.2).collect();
+        let params: Vec<(String, Tensor)> = scaled.into_iter().map(|(n, t, _)| (n, t)).collect();
         let zeros = |p: &Tensor| Tensor::zeros(p.size(), (Kind::Float, p.device()));
         let first = params.iter().map(|(_, p)| zeros(p)).collect();
         let second = params.iter().map(|(_, p)| zeros(p)).collect();
@@ -42,6 +67,7 @@ impl AdamW {
             .collect();
         Self {
             params,
+            lr_scales,
             masters,
             first,
             second,
@@ -123,6 +149,7 @@ impl AdamW {
                 *m = &*m * b1 + &g * (1.0 - b1);
                 *v = &*v * b2 + g.square() * (1.0 - b2);
                 let update = (&*m / correction1) / ((&*v / correction2).sqrt() + config.eps);
+                let lr = lr * self.lr_scales[i];
                 let value = self.masters[i].as_mut().unwrap_or(&mut *p);
                 if config.weight_decay > 0.0 {
                     *value *= 1.0 - lr * config.weight_decay;
@@ -224,6 +251,34 @@ mod tests {
         for (g, e) in got.iter().zip(expect) {
             assert!((f64::from(*g) - e).abs() < 1e-6, "{got:?} vs {expect:?}");
         }
+    }
+
+    #[test]
+    fn a_group_steps_at_its_own_learning_rate() {
+        let a = Tensor::from_slice(&[1.0_f32]).set_requires_grad(true);
+        let b = Tensor::from_slice(&[1.0_f32]).set_requires_grad(true);
+        let mut opt = AdamW::with_groups(vec![
+            ParamGroup {
+                params: vec![("b".to_owned(), b.shallow_clone())],
+                lr_scale: 10.0,
+            },
+            ParamGroup {
+                params: vec![("a".to_owned(), a.shallow_clone())],
+                lr_scale: 1.0,
+            },
+        ]);
+        assert_eq!(opt.params()[0].0, "a", "sorted by name across groups");
+        (&a + &b).sum(Kind::Float).backward();
+        let config = OptimiserConfig {
+            weight_decay: 0.1,
+            max_grad_norm: 0.0,
+            ..OptimiserConfig::default()
+        };
+        opt.step(&config, 0.001, opt.grad_norm());
+        // First step moves by lr · sign(g) (up to ε) after decay lr · wd.
+        let moved = |p: &Tensor, lr: f64| (1.0 - p.double_value(&[0]) - lr * 0.1 - lr).abs();
+        assert!(moved(&a, 0.001) < 1e-6, "{a}");
+        assert!(moved(&b, 0.01) < 1e-6, "{b}");
     }
 
     #[test]

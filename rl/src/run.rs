@@ -24,7 +24,7 @@ use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Weights};
 use metaspatial_replay::record::{EvalReport, RolloutRecord, RunLayout};
 use tch::Tensor;
 
-use crate::checkpoint::{load_adapters, load_policy, trainable};
+use crate::checkpoint::{GEOMETRY_PREFIX, load_adapters, load_policy, param_groups};
 use crate::config::{DataSource, Finetune, ModelSource, RunConfig};
 use crate::distributed;
 use crate::eval::{self, Comparison, EVAL_ROOMS_PER_CALL, PerRoom, evaluate};
@@ -88,6 +88,14 @@ impl Learner {
         };
         if let Some(store) = self.policy.lora_var_store() {
             out.extend(extra("adapters", store));
+        }
+        if let Some(connector) = self.policy.model.geometry() {
+            out.extend(
+                connector
+                    .variables()
+                    .into_iter()
+                    .map(|(name, t)| (format!("{GEOMETRY_PREFIX}{name}"), t)),
+            );
         }
         if let Some(reference) = &self.reference {
             out.extend(extra("reference", reference.var_store()));
@@ -249,7 +257,7 @@ impl Session {
         // Supervised training always writes whole models, so GRPO can start from them.
         full.model.finetune = Finetune::Full;
         let policy = load_policy(&model_dir, &full, self.device, self.weights_of(&model_dir))?;
-        let mut opt = AdamW::new(trainable(&policy));
+        let mut opt = AdamW::with_groups(param_groups(&policy, &full));
         if step > 0 {
             opt.load(
                 &model_dir
@@ -403,8 +411,8 @@ impl Session {
         let policy = match resume_from {
             Some(dir) if !lora => start(&dir.join("model"))?,
             Some(dir) => {
-                let p = start(start_model)?;
-                load_adapters(&p, dir)?;
+                let mut p = start(start_model)?;
+                load_adapters(&mut p, dir)?;
                 p
             }
             None => start(start_model)?,
@@ -427,7 +435,7 @@ impl Session {
             })
             .transpose()
             .context("loading the frozen reference model")?;
-        let mut opt = AdamW::new(trainable(&policy));
+        let mut opt = AdamW::with_groups(param_groups(&policy, config));
         if let Some(dir) = resume_from {
             opt.load(&dir.join("optimizer.safetensors"))?;
         }

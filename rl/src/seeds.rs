@@ -13,6 +13,9 @@ const SFT_ORDER: u64 = 0x5F7;
 /// Stream of the evaluation's sampling.
 const EVAL_SAMPLING: u64 = 0xE7A1;
 
+/// Stream of a fresh geometry connector's weights (above any step number's stream).
+const GEOMETRY_INIT: u64 = 0x6E0 << 40;
+
 /// Seed of the supervised warm-start's example order.
 #[must_use]
 pub fn sft_order(seed: u64) -> u64 {
@@ -23,6 +26,12 @@ pub fn sft_order(seed: u64) -> u64 {
 #[must_use]
 pub fn eval_sampling(seed: u64) -> u64 {
     mix(seed, EVAL_SAMPLING)
+}
+
+/// Seed of a fresh geometry connector's weights.
+#[must_use]
+pub fn geometry_init(seed: u64) -> u64 {
+    mix(seed, GEOMETRY_INIT)
 }
 
 /// Seed of 1-based GRPO `step`: its sampling base and the torch generator (dropout).

@@ -19,6 +19,7 @@ pub use self::text::KvCache;
 use self::text::TextModel;
 use self::vision::VisionModel;
 use crate::error::{PolicyError, Result};
+use crate::geometry::GeometryConnector;
 use crate::layers::{Linear, Scope};
 use crate::lora::LoraState;
 
@@ -29,6 +30,10 @@ pub struct ImageInput {
     pub pixel_values: Tensor,
     /// `[t, h, w]` in patches.
     pub grid_thw: [i64; 3],
+    /// Per-patch geometry features `(t·h·w, C)`, f32, rows in the order of `pixel_values`
+    /// ([`crate::geometry::geometry_input`] makes them); added to the image's visual tokens
+    /// through the model's geometry connector when one is attached, ignored otherwise.
+    pub geometry: Option<Tensor>,
 }
 
 impl Clone for ImageInput {
@@ -36,7 +41,32 @@ impl Clone for ImageInput {
         Self {
             pixel_values: self.pixel_values.shallow_clone(),
             grid_thw: self.grid_thw,
+            geometry: self.geometry.as_ref().map(Tensor::shallow_clone),
         }
+    }
+}
+
+impl ImageInput {
+    /// This image with per-patch geometry rows `(t·h·w, C)` (checked against the grid).
+    pub fn with_geometry(mut self, geometry: Tensor) -> Result<Self> {
+        let [t, h, w] = self.grid_thw;
+        let size = geometry.size();
+        if size.len() != 2 || size[0] != t * h * w || geometry.kind() != Kind::Float {
+            return Err(PolicyError::Input(format!(
+                "geometry of shape {size:?} ({:?}) for an image grid {:?}: expected ({}, C) f32",
+                geometry.kind(),
+                self.grid_thw,
+                t * h * w
+            )));
+        }
+        self.geometry = Some(geometry);
+        Ok(self)
+    }
+
+    /// The number of visual tokens the image gives (patches / `merge²`).
+    fn tokens(&self, merge: i64) -> i64 {
+        let [t, h, w] = self.grid_thw;
+        t * h * w / (merge * merge)
     }
 }
 
@@ -57,7 +87,15 @@ pub struct Qwen2_5VlModel {
     /// `None` when the head is tied to the embeddings.
     lm_head: Option<Linear>,
     lora: Option<std::sync::Arc<LoraState>>,
+    geometry: Option<Geometry>,
     device: Device,
+}
+
+/// The geometry connector being trained, and under `LoRA` the frozen copy it started from,
+/// which the reference policy (adapters off) uses.
+struct Geometry {
+    live: GeometryConnector,
+    reference: Option<GeometryConnector>,
 }
 
 /// Where a model's parameters live: the base store (names = checkpoint keys) and, with `LoRA`,
@@ -104,6 +142,7 @@ impl Qwen2_5VlModel {
             text,
             lm_head,
             lora: lora.map(|(_, s)| s),
+            geometry: None,
             device: stores.base.device(),
         }
     }
@@ -132,23 +171,42 @@ impl Qwen2_5VlModel {
         self.lora.as_ref()
     }
 
+    /// Attaches a geometry connector (replacing any): from now on every image with geometry
+    /// gets the connector's output added to its visual tokens. With `LoRA` a frozen copy of its
+    /// current values serves the reference policy (adapters off).
+    pub fn attach_geometry(&mut self, connector: GeometryConnector) -> Result<()> {
+        let hidden = self.config.text_config.hidden_size;
+        if connector.out_dim() != hidden || connector.device() != self.device {
+            return Err(PolicyError::Input(format!(
+                "geometry connector gives {} features on {:?}; the model needs {hidden} on {:?}",
+                connector.out_dim(),
+                connector.device(),
+                self.device
+            )));
+        }
+        let reference = self.lora.is_some().then(|| connector.frozen_copy());
+        self.geometry = Some(Geometry {
+            live: connector,
+            reference,
+        });
+        Ok(())
+    }
+
+    /// The attached geometry connector (the one that trains).
+    #[must_use]
+    pub fn geometry(&self) -> Option<&GeometryConnector> {
+        self.geometry.as_ref().map(|g| &g.live)
+    }
+
     /// Token embeddings `(batch, seq, hidden)` of `tokens` `(batch, seq)` (on the model's
-    /// device), with the image tokens replaced by the vision tower's features of `images`.
+    /// device), with the image tokens replaced by the visual tokens of `images`.
     pub fn embed(&self, tokens: &Tensor, images: &[&ImageInput]) -> Result<Tensor> {
         let embeds = Tensor::embedding(&self.text.embed_tokens, tokens, -1, false, false);
         if images.is_empty() {
             return Ok(embeds);
         }
         let image_mask = tokens.eq(self.config.image_token_id);
-        let pixel_values = Tensor::cat(
-            &images.iter().map(|i| &i.pixel_values).collect::<Vec<_>>(),
-            0,
-        );
-        let grids: Vec<[i64; 3]> = images.iter().map(|i| i.grid_thw).collect();
-        let features = self
-            .visual
-            .forward(&pixel_values, &grids)?
-            .to_kind(embeds.kind());
+        let features = self.image_features(images)?.to_kind(embeds.kind());
         let expected = image_mask.sum(Kind::Int64).int64_value(&[]);
         if expected != features.size()[0] {
             return Err(PolicyError::Input(format!(
@@ -159,14 +217,49 @@ impl Qwen2_5VlModel {
         Ok(embeds.masked_scatter(&image_mask.unsqueeze(-1), &features))
     }
 
-    /// Vision features `(tokens, hidden)` of the images (for tests and tools).
+    /// Visual tokens `(tokens, hidden)` of the images: the vision tower's features, plus the
+    /// geometry connector's output for each image with geometry when a connector is attached.
     pub fn image_features(&self, images: &[&ImageInput]) -> Result<Tensor> {
         let pixel_values = Tensor::cat(
             &images.iter().map(|i| &i.pixel_values).collect::<Vec<_>>(),
             0,
         );
         let grids: Vec<[i64; 3]> = images.iter().map(|i| i.grid_thw).collect();
-        self.visual.forward(&pixel_values, &grids)
+        let features = self.visual.forward(&pixel_values, &grids)?;
+        let Some(geometry) = &self.geometry else {
+            return Ok(features);
+        };
+        if images.iter().all(|i| i.geometry.is_none()) {
+            return Ok(features);
+        }
+        // Adapters off is the reference policy, whose connector is the one training started
+        // from.
+        let connector = match (&geometry.reference, &self.lora) {
+            (Some(reference), Some(lora)) if !lora.enabled() => reference,
+            _ => &geometry.live,
+        };
+        let merge = self.config.vision_config.spatial_merge_size;
+        let mut start = 0;
+        let mut parts = Vec::with_capacity(images.len());
+        for image in images {
+            let n = image.tokens(merge);
+            let part = features.narrow(0, start, n);
+            start += n;
+            parts.push(match &image.geometry {
+                Some(g) if g.size().first() != Some(&(n * merge * merge)) => {
+                    return Err(PolicyError::Input(format!(
+                        "geometry of shape {:?} for an image grid {:?}: one row per patch needed",
+                        g.size(),
+                        image.grid_thw
+                    )));
+                }
+                // A zero term added in the features' dtype leaves every value as it was (a
+                // −0 becomes +0, which computes alike), so a fresh connector changes nothing.
+                Some(g) => &part + connector.forward(g, part.kind())?,
+                None => part,
+            });
+        }
+        Ok(Tensor::cat(&parts, 0))
     }
 
     /// Training path: final hidden states `(batch, seq, hidden)` of whole sequences.

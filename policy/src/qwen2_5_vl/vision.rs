@@ -11,6 +11,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::config::{Config, VisionConfig};
 use crate::error::{PolicyError, Result};
+use crate::geometry::merge_order;
 use crate::layers::{Linear, RmsNorm, Scope, rotate_half};
 
 const VISION_EPS: f64 = 1e-6;
@@ -303,14 +304,8 @@ impl VisionModel {
             }
             // Patch positions, block-major over the m×m merge squares.
             for _ in 0..t {
-                for bh in 0..h / m {
-                    for bw in 0..w / m {
-                        for i in 0..m {
-                            for j in 0..m {
-                                positions.extend([bh * m + i, bw * m + j]);
-                            }
-                        }
-                    }
+                for (row, col) in merge_order(h as usize, w as usize, m as usize) {
+                    positions.extend([row as i64, col as i64]);
                 }
                 image_lengths.push(h * w);
             }
