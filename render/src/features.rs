@@ -78,6 +78,7 @@ mod tests {
     use crate::{Camera, View};
 
     #[test]
+    #[allow(clippy::float_cmp)] // one-hot values and zeros are exact
     fn features_follow_the_channels_in_order_and_zero_the_background() {
         let camera = Camera::new(View::Top, Vec3::new(4.0, 4.0, 2.5), 1.0);
         // Two pixels: the floor left of the room's centre, and nothing.

@@ -11,6 +11,7 @@ use metaspatial_policy::geometry::GeometryConfig;
 use metaspatial_policy::lora::LoraConfig;
 use metaspatial_policy::tiny::RandomModel;
 use metaspatial_render::coverage::Target;
+use metaspatial_render::features::Channel;
 use metaspatial_render::{Corner, View};
 use metaspatial_rewards::RewardSpec;
 use serde::{Deserialize, Serialize};
@@ -123,24 +124,33 @@ impl GeometryModelConfig {
 /// One kind of per-patch geometry feature, measured over the patch's pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GeometryChannel {
-    /// The mean room-frame point (x, y, z) of the valid pixels, metres.
+    /// The room point (x, y, z) each pixel shows, metres, averaged over the patch with the
+    /// background as zero.
     Points,
-    /// The mean depth of the valid pixels, metres.
+    /// Each pixel's distance along the view axis, metres, averaged likewise.
     Depth,
-    /// The fraction of pixels that see a surface.
+    /// The fraction of the patch's pixels that show a surface.
     Valid,
-    /// The majority surface as a one-hot over floor, wall, object.
+    /// The fractions of the patch's pixels that show floor, wall and an object.
     Kind,
 }
 
 impl GeometryChannel {
+    /// The renderer's per-pixel feature.
+    #[must_use]
+    pub fn channel(self) -> Channel {
+        match self {
+            Self::Points => Channel::Points,
+            Self::Depth => Channel::Depth,
+            Self::Valid => Channel::Valid,
+            Self::Kind => Channel::Kind,
+        }
+    }
+
     /// The number of features it gives.
     #[must_use]
     pub fn features(self) -> usize {
-        match self {
-            Self::Points | Self::Kind => 3,
-            Self::Depth | Self::Valid => 1,
-        }
+        self.channel().width()
     }
 }
 

@@ -8,12 +8,14 @@ use anyhow::{Context, anyhow};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use metaspatial_env::{Layout, Room};
 use metaspatial_policy::ImageInput;
+use metaspatial_policy::geometry::geometry_input;
 use metaspatial_policy::image::ImageProcessorConfig;
 use metaspatial_render::coverage::{SceneVoxels, candidate_views};
+use metaspatial_render::features::{Channel, pixel_features};
 use metaspatial_render::{Frame, RenderError, RenderOptions, Renderer, Scene, View};
 use rayon::prelude::*;
 
-use crate::config::{EnvConfig, ViewChoice, ViewSelection};
+use crate::config::{RunConfig, ViewChoice, ViewSelection};
 
 /// The render thread: owns the wgpu device and draws what it is sent.
 pub struct RenderThread {
@@ -102,6 +104,9 @@ pub struct Views {
     pub selection: Option<ViewSelection>,
     /// Side of the square images, pixels.
     pub size: u32,
+    /// The per-pixel features given to the model's geometry channel with each image, or
+    /// `None` without one.
+    pub geometry: Option<Vec<Channel>>,
 }
 
 /// One view of one scene, drawn.
@@ -114,14 +119,50 @@ pub struct ViewFrame {
 }
 
 impl Views {
-    /// The views of a run's environment.
+    /// The views of a run's environment, with the geometry its model takes.
     #[must_use]
-    pub fn new(env: &EnvConfig) -> Self {
+    pub fn new(config: &RunConfig) -> Self {
+        let env = &config.env;
         Self {
             fixed: env.views.clone(),
             selection: env.view_selection.clone(),
             size: env.image_size,
+            geometry: config
+                .model
+                .geometry
+                .as_ref()
+                .map(|g| g.channels.iter().map(|c| c.channel()).collect()),
         }
+    }
+
+    /// Frames as model inputs, each with its geometry when the model takes it.
+    pub(crate) fn model_inputs(
+        &self,
+        processor: &ImageProcessorConfig,
+        frames: &[ViewFrame],
+    ) -> anyhow::Result<Vec<ImageInput>> {
+        frames
+            .iter()
+            .map(|f| {
+                let input = processor
+                    .preprocess(&image::DynamicImage::ImageRgba8(f.frame.color_image()))
+                    .context("preprocessing a render for the model")?;
+                let Some(channels) = &self.geometry else {
+                    return Ok(input);
+                };
+                let map = pixel_features(&f.frame, channels);
+                let per_pixel = channels.iter().map(|c| c.width()).sum();
+                let rows = geometry_input(
+                    processor,
+                    &map,
+                    f.frame.width as usize,
+                    f.frame.height as usize,
+                    per_pixel,
+                )
+                .with_context(|| format!("the geometry of the {} view", f.name))?;
+                Ok(input.with_geometry(rows)?)
+            })
+            .collect()
     }
 
     /// Images per drawn scene.
@@ -222,21 +263,6 @@ fn select(candidates: &[ViewFrame], selection: &ViewSelection) -> Vec<usize> {
     chosen
 }
 
-/// Frames as model inputs.
-pub(crate) fn model_inputs(
-    processor: &ImageProcessorConfig,
-    frames: &[ViewFrame],
-) -> anyhow::Result<Vec<ImageInput>> {
-    frames
-        .iter()
-        .map(|f| {
-            processor
-                .preprocess(&image::DynamicImage::ImageRgba8(f.frame.color_image()))
-                .context("preprocessing a render for the model")
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use metaspatial_render::coverage::SceneVoxels;
@@ -258,6 +284,7 @@ mod tests {
             fixed: vec![ViewChoice::Top],
             selection: Some(selection.clone()),
             size: 56,
+            geometry: None,
         };
         let room = room();
         let layout =
@@ -283,6 +310,7 @@ mod tests {
                 .collect(),
             selection: None,
             size: 56,
+            geometry: None,
         }
         .draw(&renderer, &[(&room, None), (&room, Some(&layout))])
         .unwrap();

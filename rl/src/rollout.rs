@@ -26,7 +26,7 @@ use metaspatial_rewards::{Prepared, RenderedView, RewardContext, RewardSet, Scor
 use rayon::prelude::*;
 
 use crate::config::RunConfig;
-use crate::render_thread::{RenderThread, ViewFrame, Views, model_inputs};
+use crate::render_thread::{RenderThread, ViewFrame, Views};
 use crate::seeds;
 
 /// What scoring a turn needs besides the policy: the rewards, and the render thread with the
@@ -49,7 +49,7 @@ impl RenderAndRewards {
         Ok(Self {
             rewards,
             renderer,
-            views: Views::new(&config.env),
+            views: Views::new(config),
         })
     }
 }
@@ -220,7 +220,7 @@ pub fn rollout(
         let frames = scoring.views.draw(&scoring.renderer, &targets)?;
         let images = frames
             .iter()
-            .map(|views| model_inputs(&policy.processor, views))
+            .map(|views| scoring.views.model_inputs(&policy.processor, views))
             .collect::<anyhow::Result<Vec<_>>>()?;
         times.render += start.elapsed().as_secs_f64();
         images
@@ -604,7 +604,7 @@ fn draw(
                 }
                 None => Vec::new(),
             };
-            let inputs = model_inputs(processor, &frames)?;
+            let inputs = scoring.views.model_inputs(processor, &frames)?;
             Ok(Drawn {
                 frames,
                 saved,

@@ -12,7 +12,7 @@ use tch::Kind;
 
 use crate::config::OptimiserConfig;
 use crate::optim::AdamW;
-use crate::render_thread::{RenderThread, Views, model_inputs};
+use crate::render_thread::{RenderThread, Views};
 use crate::rollout::chat_messages;
 use crate::update::{SCORE_CHUNK_TOKENS, Sample};
 
@@ -85,7 +85,7 @@ pub fn examples(
     let frames = views.draw(renderer, &targets)?;
     let im_end = policy.tokenizer.token_id(IM_END)?;
     let processor = &policy.processor;
-    let to_inputs = |k: usize| model_inputs(processor, &frames[k]);
+    let to_inputs = |k: usize| views.model_inputs(processor, &frames[k]);
     let mut out = Vec::new();
     for (i, (room, layout)) in pairs.iter().enumerate() {
         let target = answer_text(layout);

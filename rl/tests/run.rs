@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use metaspatial_replay::record::{MetricsLine, RolloutRecord};
-use metaspatial_rl::config::{Dtype, RunConfig, ViewChoice, ViewSelection};
+use metaspatial_rl::config::{
+    Dtype, GeometryChannel, GeometryModelConfig, RunConfig, ViewChoice, ViewSelection,
+};
 use metaspatial_rl::run::{RunOptions, run};
 
 /// `configs/demo.ron` shrunk to seconds.
@@ -56,13 +58,24 @@ fn demo_config_runs_and_resumes_exactly() {
 fn the_demo_config_runs_two_steps_and_writes_a_complete_run_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    // The model sees the plan and the one of four orbit views that sees the most.
+    // The model sees the plan and the one of four orbit views that sees the most, with the
+    // exact geometry of each through the geometry channel.
     let mut config = small_demo(2);
     config.env.views = vec![ViewChoice::Top];
     config.env.view_selection = Some(ViewSelection {
         candidates: 4,
         k: 1,
         ..ViewSelection::default()
+    });
+    config.model.geometry = Some(GeometryModelConfig {
+        channels: vec![
+            GeometryChannel::Points,
+            GeometryChannel::Depth,
+            GeometryChannel::Valid,
+            GeometryChannel::Kind,
+        ],
+        hidden: 16,
+        lr_scale: 10.0,
     });
     let comparison = run(
         config,
@@ -115,6 +128,17 @@ fn the_demo_config_runs_two_steps_and_writes_a_complete_run_directory() {
             assert!(image.camera.is_some());
         }
     }
+    // The connector starts at zero and only the features of the rendered images can move its
+    // last layer.
+    let connector = tch::Tensor::read_safetensors(
+        out.join("checkpoints/step-000002/model/geometry.safetensors"),
+    )
+    .unwrap();
+    let (_, last) = connector
+        .iter()
+        .find(|(name, _)| name.ends_with("fc2.weight"))
+        .expect("the connector's last layer");
+    assert!(last.abs().sum(tch::Kind::Double).double_value(&[]) > 0.0);
     for dir in [
         "config.ron",
         "eval/step-000000.json",
