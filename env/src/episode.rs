@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::answer::{self, AnswerError, ParsedAnswer};
 use crate::assessment::{AssessConfig, Assessment, assess_answer};
-use crate::feedback::{FeedbackConfig, feedback};
+use crate::feedback::{ANNOTATION_KEY, FeedbackConfig, FeedbackView, feedback};
 use crate::layout::Layout;
 use crate::room::Room;
 use crate::scene_graph::to_scene_graph;
@@ -35,6 +35,10 @@ pub struct EpisodeConfig {
     /// How the first-turn prompt describes the task.
     #[serde(default)]
     pub prompt: PromptStyle,
+    /// What the render fed back between turns shows; with `Annotated` the feedback says what
+    /// its colours mean.
+    #[serde(default)]
+    pub feedback_view: FeedbackView,
 }
 
 impl Default for EpisodeConfig {
@@ -45,6 +49,7 @@ impl Default for EpisodeConfig {
             assess: AssessConfig::default(),
             feedback: FeedbackConfig::default(),
             prompt: PromptStyle::default(),
+            feedback_view: FeedbackView::Plain,
         }
     }
 }
@@ -195,7 +200,11 @@ impl Episode {
                 .push(ImageRequest::Layout(assessment.layout.clone()));
             content.push(Content::Image(next.images.len() - 1));
         }
-        content.push(Content::Text(feedback_prompt(&lines, assessment.parsed)));
+        content.push(Content::Text(feedback_prompt(
+            &lines,
+            assessment.parsed,
+            self.config.feedback_view,
+        )));
         next.messages.push(Message {
             role: Role::User,
             content,
@@ -323,10 +332,14 @@ pub fn compact_prompt(room: &Room) -> String {
     text
 }
 
-fn feedback_prompt(lines: &[String], parsed: bool) -> String {
+fn feedback_prompt(lines: &[String], parsed: bool, view: FeedbackView) -> String {
     let mut text = String::new();
     if parsed {
         text.push_str("This is a render of your layout.\n");
+        if view == FeedbackView::Annotated {
+            text.push_str(ANNOTATION_KEY);
+            text.push('\n');
+        }
     }
     if lines.is_empty() {
         text.push_str("No problems were found. Improve the layout if you can, keeping it free of collisions.\n");

@@ -9,6 +9,65 @@ use serde::{Deserialize, Serialize};
 use crate::assessment::Assessment;
 use crate::room::LayoutElement;
 
+/// What the image fed back between turns shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum FeedbackView {
+    /// The layout as it is.
+    #[default]
+    Plain,
+    /// The layout with each object that has a problem painted in its problem's colour
+    /// ([`marks`]), and the prompt saying what the colours mean.
+    Annotated,
+}
+
+/// A problem an annotated render paints an object for, most serious first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Mark {
+    /// The object overlaps another: red.
+    Collision,
+    /// The object is (partly) outside the room: orange.
+    OutOfBounds,
+    /// A placement relation the room asks of the object does not hold: yellow.
+    Relation,
+}
+
+impl Mark {
+    /// The paint (linear RGB, 0–1).
+    #[must_use]
+    pub fn color(self) -> [f32; 3] {
+        match self {
+            Self::Collision => [0.9, 0.05, 0.05],
+            Self::OutOfBounds => [1.0, 0.45, 0.0],
+            Self::Relation => [0.95, 0.85, 0.1],
+        }
+    }
+}
+
+/// The prompt's key to an annotated render's colours.
+pub const ANNOTATION_KEY: &str = "Red objects collide, orange ones are outside the room, yellow ones miss a requested placement.";
+
+/// Each object with a problem and its most serious one, in object-id order.
+#[must_use]
+pub fn marks(a: &Assessment) -> Vec<(String, Mark)> {
+    // Filled most serious first, so an object keeps its worst problem.
+    let mut worst: std::collections::BTreeMap<&str, Mark> = std::collections::BTreeMap::new();
+    for c in &a.collisions {
+        for id in [c.a.as_str(), c.b.as_str()] {
+            worst.insert(id, Mark::Collision);
+        }
+    }
+    for o in &a.out_of_bounds {
+        worst.entry(o.id.as_str()).or_insert(Mark::OutOfBounds);
+    }
+    for r in a.relations.iter().filter(|r| !r.satisfied) {
+        worst.entry(r.subject.as_str()).or_insert(Mark::Relation);
+    }
+    worst
+        .into_iter()
+        .map(|(id, m)| (id.to_owned(), m))
+        .collect()
+}
+
 /// Length limits of the feedback text.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackConfig {
@@ -162,6 +221,46 @@ mod tests {
         assert!(
             lines[0].contains(" overlaps ") && lines[0].ends_with(" m"),
             "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn each_object_is_marked_once_by_its_most_serious_problem() {
+        let room = load_room(include_str!("../tests/fixtures/case_008.json"), "case_008").unwrap();
+        let response: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/case_008.json")).unwrap();
+        let a = assess(
+            &room,
+            response["response"].as_str().unwrap(),
+            &AssessConfig::default(),
+        );
+        let marked = marks(&a);
+        let ids: Vec<&str> = marked.iter().map(|(id, _)| id.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(ids, sorted, "one mark per object, in id order");
+        for (id, mark) in &marked {
+            let collides = a.collisions.iter().any(|c| &c.a == id || &c.b == id);
+            let outside = a.out_of_bounds.iter().any(|o| &o.id == id);
+            let expected = if collides {
+                Mark::Collision
+            } else if outside {
+                Mark::OutOfBounds
+            } else {
+                Mark::Relation
+            };
+            assert_eq!(*mark, expected, "{id}");
+        }
+        let colliding = a
+            .collisions
+            .iter()
+            .flat_map(|c| [&c.a, &c.b])
+            .collect::<std::collections::BTreeSet<_>>();
+        assert!(!colliding.is_empty(), "the case has collisions");
+        assert_eq!(
+            marked.iter().filter(|(_, m)| *m == Mark::Collision).count(),
+            colliding.len()
         );
     }
 }

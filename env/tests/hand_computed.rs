@@ -5,6 +5,7 @@
 #![allow(clippy::float_cmp)]
 
 use metaspatial_env::episode::{Content, Role};
+use metaspatial_env::feedback::{ANNOTATION_KEY, FeedbackView};
 use metaspatial_env::heading::HeadingSource;
 use metaspatial_env::{
     AssessConfig, Episode, EpisodeConfig, ImageRequest, LayoutElement, ObjectPreposition,
@@ -400,7 +401,7 @@ fn episodes_show_the_empty_room_then_the_layout_and_feedback() {
         assess: AssessConfig::geometry_only(),
         ..EpisodeConfig::default()
     };
-    let mut episode = Episode::new(cubes(), config);
+    let mut episode = Episode::new(cubes(), config.clone());
     let first = episode.reset();
     assert_eq!(first.turn, 1);
     assert_eq!(first.images, [ImageRequest::EmptyRoom]);
@@ -428,6 +429,28 @@ fn episodes_show_the_empty_room_then_the_layout_and_feedback() {
         panic!("no feedback")
     };
     assert!(feedback.contains("- a overlaps b by 0.30 m"), "{feedback}");
+    assert!(!feedback.contains(ANNOTATION_KEY));
+
+    // With an annotated render the feedback says what its colours mean.
+    let mut annotated = Episode::new(
+        cubes(),
+        EpisodeConfig {
+            feedback_view: FeedbackView::Annotated,
+            ..config.clone()
+        },
+    );
+    annotated.reset();
+    let overlap = annotated.step(&response(&[
+        ("a", 0.5, 0.5, 0.5, None),
+        ("b", 1.2, 0.5, 0.5, None),
+    ]));
+    let Content::Text(key) = overlap.observation.messages[2].content.last().unwrap() else {
+        panic!("no feedback")
+    };
+    assert!(
+        key.contains(ANNOTATION_KEY) && key.contains("- a overlaps b"),
+        "{key}"
+    );
 
     let step = episode.step("no answer at all");
     assert!(step.truncated && !step.done);

@@ -165,6 +165,13 @@ impl Scene {
         }
     }
 
+    /// Paints the object `id` (if placed) in `color` instead of its category's colour.
+    pub fn paint(&mut self, id: &str, color: [f32; 3]) {
+        for o in self.objects.iter_mut().filter(|o| o.id == id) {
+            o.color = color;
+        }
+    }
+
     /// Highest object index in the scene (0 when empty): how many bits coverage masks need.
     #[must_use]
     pub fn max_index(&self) -> u32 {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use metaspatial_env::data::generate::GenConfig;
+use metaspatial_env::feedback::FeedbackView;
 use metaspatial_env::{EpisodeConfig, PromptStyle};
 use metaspatial_policy::geometry::GeometryConfig;
 use metaspatial_policy::lora::LoraConfig;
@@ -379,6 +380,9 @@ pub struct EnvConfig {
     pub image_size: u32,
     /// The first-turn prompt: `MetaSpatial`'s task text, or the compact one.
     pub prompt: PromptStyle,
+    /// The render fed back between turns: as it is, or with the objects that have problems
+    /// painted by problem.
+    pub feedback_view: FeedbackView,
 }
 
 impl Default for EnvConfig {
@@ -390,6 +394,7 @@ impl Default for EnvConfig {
             view_selection: None,
             image_size: 224,
             prompt: PromptStyle::MetaSpatial,
+            feedback_view: FeedbackView::Plain,
         }
     }
 }
@@ -960,6 +965,7 @@ impl RunConfig {
             max_turns: self.env.max_turns,
             stop_when_valid: self.env.stop_when_valid,
             prompt: self.env.prompt,
+            feedback_view: self.env.feedback_view,
             ..EpisodeConfig::default()
         }
     }

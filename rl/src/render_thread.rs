@@ -6,7 +6,8 @@ use std::thread;
 
 use anyhow::{Context, anyhow};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use metaspatial_env::{Layout, Room};
+use metaspatial_env::feedback::{FeedbackView, marks};
+use metaspatial_env::{Assessment, Layout, Room};
 use metaspatial_policy::ImageInput;
 use metaspatial_policy::geometry::geometry_input;
 use metaspatial_policy::image::ImageProcessorConfig;
@@ -107,7 +108,16 @@ pub struct Views {
     /// The per-pixel features given to the model's geometry channel with each image, or
     /// `None` without one.
     pub geometry: Option<Vec<Channel>>,
+    /// Paint the objects of a drawn layout by their problems (`env.feedback_view`).
+    pub annotate: bool,
 }
+
+/// A scene to draw: a room, the layout placed in it (`None`: the empty room) and, for an
+/// annotated render, the layout's assessment.
+pub type Drawing<'a> = (&'a Room, Option<&'a Layout>, Option<&'a Assessment>);
+
+/// Scenes drawn at once with view selection.
+const SELECTION_PART: usize = 32;
 
 /// One view of one scene, drawn.
 #[derive(Debug, Clone)]
@@ -132,6 +142,7 @@ impl Views {
                 .geometry
                 .as_ref()
                 .map(|g| g.channels.iter().map(|c| c.channel()).collect()),
+            annotate: env.feedback_view == FeedbackView::Annotated,
         }
     }
 
@@ -185,15 +196,42 @@ impl Views {
     pub fn draw(
         &self,
         renderer: &RenderThread,
-        rooms: &[(&Room, Option<&Layout>)],
+        rooms: &[Drawing<'_>],
+    ) -> anyhow::Result<Vec<Vec<ViewFrame>>> {
+        // With selection every scene is drawn in all the candidate views before its few are
+        // kept: a part at a time bounds the frames held at once (SFT draws thousands).
+        let part = if self.selection.is_some() {
+            SELECTION_PART
+        } else {
+            rooms.len().max(1)
+        };
+        let mut drawn = Vec::with_capacity(rooms.len());
+        for rooms in rooms.chunks(part) {
+            drawn.extend(self.draw_part(renderer, rooms)?);
+        }
+        Ok(drawn)
+    }
+
+    fn draw_part(
+        &self,
+        renderer: &RenderThread,
+        rooms: &[Drawing<'_>],
     ) -> anyhow::Result<Vec<Vec<ViewFrame>>> {
         let scenes: Vec<Scene> = rooms
             .iter()
-            .map(|(room, layout)| match layout {
-                Some(l) => Scene::new(room, l),
-                None => Scene::empty(room),
+            .map(|(room, layout, assessment)| {
+                let mut scene = match layout {
+                    Some(l) => Scene::new(room, l)?,
+                    None => Scene::empty(room)?,
+                };
+                if let (true, Some(a)) = (self.annotate, assessment) {
+                    for (id, mark) in marks(a) {
+                        scene.paint(&id, mark.color());
+                    }
+                }
+                Ok(scene)
             })
-            .collect::<Result<_, _>>()
+            .collect::<Result<_, RenderError>>()
             .context("building a scene to draw")?;
         let fixed: Vec<View> = self.fixed.iter().map(|v| v.view()).collect();
         let candidates = self
@@ -211,18 +249,19 @@ impl Views {
             per_view.push(
                 p.recv()
                     .map_err(|_| anyhow!("the render thread stopped"))?
-                    .context("rendering")?,
+                    .context("rendering")?
+                    .into_iter(),
             );
         }
         let views: Vec<View> = fixed.into_iter().chain(candidates).collect();
         let mut drawn: Vec<Vec<ViewFrame>> = (0..rooms.len())
-            .map(|i| {
+            .map(|_| {
                 views
                     .iter()
-                    .zip(&per_view)
+                    .zip(&mut per_view)
                     .map(|(view, frames)| ViewFrame {
                         name: view.name(),
-                        frame: frames[i].clone(),
+                        frame: frames.next().expect("a frame per scene"),
                     })
                     .collect()
             })
@@ -285,12 +324,16 @@ mod tests {
             selection: Some(selection.clone()),
             size: 56,
             geometry: None,
+            annotate: false,
         };
         let room = room();
         let layout =
             metaspatial_env::assess(&room, CLEAN, &metaspatial_env::AssessConfig::default()).layout;
         let drawn = views
-            .draw(&renderer, &[(&room, None), (&room, Some(&layout))])
+            .draw(
+                &renderer,
+                &[(&room, None, None), (&room, Some(&layout), None)],
+            )
             .unwrap();
         let all = Views {
             fixed: candidate_views(6)
@@ -311,8 +354,12 @@ mod tests {
             selection: None,
             size: 56,
             geometry: None,
+            annotate: false,
         }
-        .draw(&renderer, &[(&room, None), (&room, Some(&layout))])
+        .draw(
+            &renderer,
+            &[(&room, None, None), (&room, Some(&layout), None)],
+        )
         .unwrap();
         for (frames, candidates) in drawn.iter().zip(&all) {
             assert_eq!(frames.len(), views.per_scene());
@@ -333,5 +380,41 @@ mod tests {
         // The empty room falls back to the room's points; with objects placed the views follow
         // the objects, so the two scenes need not agree.
         assert!(drawn[1][1].name.starts_with("orbit-a"));
+    }
+
+    #[test]
+    fn an_annotated_render_paints_colliding_objects_red() {
+        use crate::fixtures::COLLIDING;
+        use metaspatial_env::feedback::Mark;
+        let renderer = RenderThread::spawn().expect("a renderer");
+        let room = room();
+        let a =
+            metaspatial_env::assess(&room, COLLIDING, &metaspatial_env::AssessConfig::default());
+        let drawing = [(&room, Some(&a.layout), Some(&a))];
+        let views = |annotate| Views {
+            fixed: vec![ViewChoice::Top],
+            selection: None,
+            size: 112,
+            geometry: None,
+            annotate,
+        };
+        assert!(Mark::Collision.color()[0] > 4.0 * Mark::Collision.color()[1]);
+        let reddish = |frames: &[ViewFrame]| {
+            frames[0]
+                .frame
+                .color
+                .chunks(4)
+                .filter(|p| p[0] > 100 && p[0] / 2 > p[1] && p[0] / 2 > p[2])
+                .count()
+        };
+        let plain = views(false).draw(&renderer, &drawing).unwrap();
+        let annotated = views(true).draw(&renderer, &drawing).unwrap();
+        // a and c collide: both are painted; the plain render has no such red.
+        assert!(
+            reddish(&annotated[0]) > 20 * reddish(&plain[0]).max(1),
+            "{} vs {}",
+            reddish(&annotated[0]),
+            reddish(&plain[0])
+        );
     }
 }

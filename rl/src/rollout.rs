@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 use crossbeam_channel::unbounded;
 use indicatif::ProgressBar;
-use metaspatial_env::{Assessment, Episode, EpisodeConfig, Layout, Observation, Room, StepResult};
+use metaspatial_env::{Assessment, Episode, EpisodeConfig, Observation, Room, StepResult};
 use metaspatial_policy::image::ImageProcessorConfig;
 use metaspatial_policy::{
     Completion, Content, FinishReason, ImageInput, Message, Policy, SamplingParams, Sequence,
@@ -26,7 +26,7 @@ use metaspatial_rewards::{Prepared, RenderedView, RewardContext, RewardSet, Scor
 use rayon::prelude::*;
 
 use crate::config::RunConfig;
-use crate::render_thread::{RenderThread, ViewFrame, Views};
+use crate::render_thread::{Drawing, RenderThread, ViewFrame, Views};
 use crate::seeds;
 
 /// What scoring a turn needs besides the policy: the rewards, and the render thread with the
@@ -216,7 +216,7 @@ pub fn rollout(
     let mut times = RolloutTimes::default();
     let empties = {
         let start = Instant::now();
-        let targets: Vec<(&Room, Option<&Layout>)> = rooms.iter().map(|r| (r, None)).collect();
+        let targets: Vec<Drawing<'_>> = rooms.iter().map(|r| (r, None, None)).collect();
         let frames = scoring.views.draw(&scoring.renderer, &targets)?;
         let images = frames
             .iter()
@@ -560,13 +560,14 @@ fn draw(
     let parsed: Vec<usize> = (0..stepped.len())
         .filter(|&k| stepped[k].prepared.assessment.parsed)
         .collect();
-    let targets: Vec<(&Room, Option<&Layout>)> = parsed
+    let targets: Vec<Drawing<'_>> = parsed
         .iter()
         .map(|&k| {
-            let s = &stepped[k];
+            let a = &stepped[k].prepared.assessment;
             (
-                chunk[s.response.trajectory].episode.room(),
-                Some(&s.prepared.assessment.layout),
+                chunk[stepped[k].response.trajectory].episode.room(),
+                Some(&a.layout),
+                Some(a),
             )
         })
         .collect();

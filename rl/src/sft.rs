@@ -5,14 +5,14 @@
 use metaspatial_env::answer::{self, Precision};
 use metaspatial_env::data::dataset::ReferenceLayout;
 use metaspatial_env::data::rng::Rng;
-use metaspatial_env::{Episode, EpisodeConfig, Layout, Room};
+use metaspatial_env::{Assessment, Episode, EpisodeConfig, Layout, Room, assess};
 use metaspatial_policy::tokenizer::IM_END;
 use metaspatial_policy::{Policy, ScoreItem, ScoreOptions, score};
 use tch::Kind;
 
 use crate::config::OptimiserConfig;
 use crate::optim::AdamW;
-use crate::render_thread::{RenderThread, Views};
+use crate::render_thread::{Drawing, RenderThread, Views};
 use crate::rollout::chat_messages;
 use crate::update::{SCORE_CHUNK_TOKENS, Sample};
 
@@ -72,14 +72,23 @@ pub fn examples(
         .iter()
         .map(|(room, layout)| corrupt(room, layout, &mut rng))
         .collect();
-    let mut targets: Vec<(&Room, Option<&Layout>)> =
-        pairs.iter().map(|(r, _)| (*r, None)).collect();
+    // An annotated render paints the corrupted layout's problems, as the episode will find
+    // them.
+    let problems: Vec<Option<Assessment>> = pairs
+        .iter()
+        .zip(&corrupted)
+        .map(|((room, _), c)| {
+            (repair && views.annotate).then(|| assess(room, &answer_text(c), &episode.assess))
+        })
+        .collect();
+    let mut targets: Vec<Drawing<'_>> = pairs.iter().map(|(r, _)| (*r, None, None)).collect();
     if repair {
         targets.extend(
             pairs
                 .iter()
                 .zip(&corrupted)
-                .map(|((r, _), c)| (*r, Some(c))),
+                .zip(&problems)
+                .map(|(((r, _), c), a)| (*r, Some(c), a.as_ref())),
         );
     }
     let frames = views.draw(renderer, &targets)?;
