@@ -274,6 +274,19 @@ impl Camera {
         self.unprojector(width, height).point(pixel, depth)
     }
 
+    /// Eye space to room space: the camera's pose (the inverse of `view`).
+    #[must_use]
+    pub fn pose(&self) -> Mat4 {
+        self.view.inverse()
+    }
+
+    /// This camera's pose in `reference`'s eye space (x right, y up, z backwards): the rigid
+    /// motion from `reference` to this camera, the same whatever frame the room is given in.
+    #[must_use]
+    pub fn relative_to(&self, reference: &Self) -> Mat4 {
+        reference.view * self.pose()
+    }
+
     /// [`Self::unproject`] for many pixels of one image, the matrices inverted once.
     #[must_use]
     pub fn unprojector(&self, width: u32, height: u32) -> Unprojector {

@@ -17,6 +17,7 @@ use metaspatial_render::{Corner, View};
 use metaspatial_rewards::RewardSpec;
 use serde::{Deserialize, Serialize};
 
+use crate::camera_text::CameraText;
 use crate::grpo::{AdvantageMode, KlEstimator, LossAggregation, LossConfig};
 
 /// A whole run.
@@ -383,6 +384,9 @@ pub struct EnvConfig {
     /// The render fed back between turns: as it is, or with the objects that have problems
     /// painted by problem.
     pub feedback_view: FeedbackView,
+    /// Each image's camera pose as text before it in the prompt: none, in room coordinates, or
+    /// relative to the first image of its turn.
+    pub camera_text: CameraText,
 }
 
 impl Default for EnvConfig {
@@ -395,6 +399,7 @@ impl Default for EnvConfig {
             image_size: 224,
             prompt: PromptStyle::MetaSpatial,
             feedback_view: FeedbackView::Plain,
+            camera_text: CameraText::None,
         }
     }
 }

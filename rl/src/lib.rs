@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_policy;
+pub mod camera_text;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

@@ -13,9 +13,10 @@ use metaspatial_policy::geometry::geometry_input;
 use metaspatial_policy::image::ImageProcessorConfig;
 use metaspatial_render::coverage::{SceneVoxels, candidate_views};
 use metaspatial_render::features::{Channel, pixel_features};
-use metaspatial_render::{Frame, RenderError, RenderOptions, Renderer, Scene, View};
+use metaspatial_render::{Camera, Frame, RenderError, RenderOptions, Renderer, Scene, View};
 use rayon::prelude::*;
 
+use crate::camera_text::{CameraText, captions};
 use crate::config::{RunConfig, ViewChoice, ViewSelection};
 
 /// The render thread: owns the wgpu device and draws what it is sent.
@@ -110,6 +111,8 @@ pub struct Views {
     pub geometry: Option<Vec<Channel>>,
     /// Paint the objects of a drawn layout by their problems (`env.feedback_view`).
     pub annotate: bool,
+    /// The text before each image (`env.camera_text`).
+    pub camera_text: CameraText,
 }
 
 /// A scene to draw: a room, the layout placed in it (`None`: the empty room) and, for an
@@ -143,7 +146,15 @@ impl Views {
                 .as_ref()
                 .map(|g| g.channels.iter().map(|c| c.channel()).collect()),
             annotate: env.feedback_view == FeedbackView::Annotated,
+            camera_text: env.camera_text,
         }
+    }
+
+    /// The text before each of one scene's frames in the prompt (none without camera text).
+    #[must_use]
+    pub fn captions(&self, frames: &[ViewFrame]) -> Vec<String> {
+        let cameras: Vec<Camera> = frames.iter().map(|f| f.frame.camera).collect();
+        captions(&cameras, self.camera_text)
     }
 
     /// Frames as model inputs, each with its geometry when the model takes it.
@@ -325,6 +336,7 @@ mod tests {
             size: 56,
             geometry: None,
             annotate: false,
+            camera_text: CameraText::None,
         };
         let room = room();
         let layout =
@@ -355,6 +367,7 @@ mod tests {
             size: 56,
             geometry: None,
             annotate: false,
+            camera_text: CameraText::None,
         }
         .draw(
             &renderer,
@@ -397,6 +410,7 @@ mod tests {
             size: 112,
             geometry: None,
             annotate,
+            camera_text: CameraText::None,
         };
         assert!(Mark::Collision.color()[0] > 4.0 * Mark::Collision.color()[1]);
         let reddish = |frames: &[ViewFrame]| {

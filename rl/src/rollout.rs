@@ -110,6 +110,8 @@ struct Playing {
     observation: Observation,
     /// Every image of that conversation, as model inputs.
     images: Vec<ImageInput>,
+    /// The text before each of those images in the prompt (empty without camera text).
+    captions: Vec<String>,
     /// The episode has ended (a valid layout, or the turn limit).
     done: bool,
 }
@@ -193,6 +195,8 @@ struct Drawn {
     saved: Vec<SavedImage>,
     /// The renders as model inputs for the next turn.
     inputs: Vec<ImageInput>,
+    /// Their captions in the next prompt.
+    captions: Vec<String>,
 }
 
 /// A chunk back from the scorer thread, each response a new turn, with the seconds each phase
@@ -220,7 +224,12 @@ pub fn rollout(
         let frames = scoring.views.draw(&scoring.renderer, &targets)?;
         let images = frames
             .iter()
-            .map(|views| scoring.views.model_inputs(&policy.processor, views))
+            .map(|views| {
+                Ok((
+                    scoring.views.model_inputs(&policy.processor, views)?,
+                    scoring.views.captions(views),
+                ))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         times.render += start.elapsed().as_secs_f64();
         images
@@ -248,7 +257,8 @@ pub fn rollout(
                                 },
                                 episode,
                                 observation,
-                                images: empties[index].clone(),
+                                images: empties[index].0.clone(),
+                                captions: empties[index].1.clone(),
                                 done: false,
                             }
                         })
@@ -411,7 +421,7 @@ fn generate_turn(
 
 /// The trajectory's current observation as a tokenised prompt.
 fn prompt_of(policy: &Policy, p: &Playing, per_request: usize) -> anyhow::Result<Prompt> {
-    let (messages, text) = chat_messages(&p.observation, per_request);
+    let (messages, text) = chat_messages(&p.observation, per_request, &p.captions);
     let sequence = policy
         .prompt(&messages, p.images.clone())
         .with_context(|| {
@@ -425,9 +435,15 @@ fn prompt_of(policy: &Policy, p: &Playing, per_request: usize) -> anyhow::Result
 }
 
 /// The environment's conversation as chat messages; each image request becomes `per_request`
-/// images (one per view). Also returns the text of the last user message.
+/// images (one per view), each after its caption when `captions` has one (the text of every
+/// image of the conversation in order, or empty). Also returns the text of the last user
+/// message.
 #[must_use]
-pub fn chat_messages(observation: &Observation, per_request: usize) -> (Vec<Message>, String) {
+pub fn chat_messages(
+    observation: &Observation,
+    per_request: usize,
+    captions: &[String],
+) -> (Vec<Message>, String) {
     let mut last = String::new();
     let messages = observation
         .messages
@@ -445,8 +461,16 @@ pub fn chat_messages(observation: &Observation, per_request: usize) -> (Vec<Mess
                         text.push_str(t);
                         content.push(Content::Text { text: t.clone() });
                     }
-                    metaspatial_env::episode::Content::Image(_) => {
-                        content.extend(std::iter::repeat_n(Content::Image, per_request));
+                    metaspatial_env::episode::Content::Image(request) => {
+                        for image in request * per_request..(request + 1) * per_request {
+                            if let Some(caption) = captions.get(image) {
+                                text.push_str(caption);
+                                content.push(Content::Text {
+                                    text: caption.clone(),
+                                });
+                            }
+                            content.push(Content::Image);
+                        }
                     }
                 }
             }
@@ -490,6 +514,7 @@ fn score_job(
         p.done = s.ends;
         p.observation = s.next;
         p.images.extend(drawn.inputs);
+        p.captions.extend(drawn.captions);
         p.trajectory.turns.push(Turn {
             prompt: s.response.prompt.sequence,
             prompt_text: s.response.prompt.text,
@@ -607,6 +632,7 @@ fn draw(
             };
             let inputs = scoring.views.model_inputs(processor, &frames)?;
             Ok(Drawn {
+                captions: scoring.views.captions(&frames),
                 frames,
                 saved,
                 inputs,

@@ -103,15 +103,17 @@ pub fn examples(
         let mut ep = Episode::new((*room).clone(), episode.clone());
         let first = ep.reset();
         let empty = to_inputs(i)?;
-        let (messages, _) = chat_messages(&first, views.per_scene());
+        let mut captions = views.captions(&frames[i]);
+        let (messages, _) = chat_messages(&first, views.per_scene(), &captions);
         out.push(sample(policy, &messages, empty.clone(), &response)?);
         if repair {
             let step = ep.step(&answer_text(&corrupted[i]));
             let mut images = empty;
             if step.assessment.parsed {
                 images.extend(to_inputs(pairs.len() + i)?);
+                captions.extend(views.captions(&frames[pairs.len() + i]));
             }
-            let (messages, _) = chat_messages(&step.observation, views.per_scene());
+            let (messages, _) = chat_messages(&step.observation, views.per_scene(), &captions);
             out.push(sample(policy, &messages, images, &response)?);
         }
     }
