@@ -62,6 +62,15 @@ fn relative(camera: &Camera, first: &Camera) -> String {
     )
 }
 
+/// `camera`'s pose relative to `first` as features: the rotation's first two columns (a
+/// continuous 6D encoding) and the translation (m), in `first`'s camera frame.
+#[must_use]
+pub fn relative_pose(camera: &Camera, first: &Camera) -> [f32; 9] {
+    let motion = camera.relative_to(first);
+    let (x, y, t) = (motion.x_axis, motion.y_axis, motion.w_axis);
+    [x.x, x.y, x.z, y.x, y.y, y.z, t.x, t.y, t.z]
+}
+
 /// The text before each of one scene's images (the views of one turn), or none.
 #[must_use]
 pub fn captions(cameras: &[Camera], mode: CameraText) -> Vec<String> {
@@ -131,6 +140,14 @@ mod tests {
         assert_eq!(a.len(), 3);
         assert!(a.iter().zip(&b).all(|(x, y)| x != y), "{a:?} vs {b:?}");
         assert!(captions(&cameras, CameraText::None).is_empty());
+        // The pose features the geometry channel is given are unchanged too.
+        for (c, t) in cameras.iter().zip(&turned) {
+            let (a, b) = (relative_pose(c, &cameras[0]), relative_pose(t, &turned[0]));
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4),
+                "{a:?} vs {b:?}"
+            );
+        }
     }
 
     #[test]
@@ -147,6 +164,15 @@ mod tests {
             "Image 1 of this turn: camera moved 0.00 m right, 0.00 m up, 0.00 m forward and turned 0° left, 0° up, 0° roll from the first image.\n"
         );
         assert_ne!(text[1], text[0].replace("Image 1", "Image 2"));
+        let identity = relative_pose(&camera, &camera);
+        let expected = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+        assert!(
+            identity
+                .iter()
+                .zip(expected)
+                .all(|(a, b)| (a - b).abs() < 1e-5),
+            "{identity:?}"
+        );
         // The plan looks straight down; north is up in it.
         let plan = captions(&[camera], CameraText::Absolute);
         assert!(

@@ -135,24 +135,32 @@ pub enum GeometryChannel {
     Valid,
     /// The fractions of the patch's pixels that show floor, wall and an object.
     Kind,
+    /// The image's camera pose relative to the first image of its turn (MILO's relative pose
+    /// encoding): the rotation's first two columns and the translation in that camera's frame,
+    /// the same for every patch; the identity for the first image.
+    RelativePose,
 }
 
+/// Features of [`GeometryChannel::RelativePose`]: a 6D rotation and a translation.
+pub const POSE_FEATURES: usize = 9;
+
 impl GeometryChannel {
-    /// The renderer's per-pixel feature.
+    /// The renderer's per-pixel feature, or `None` for a feature of the whole image.
     #[must_use]
-    pub fn channel(self) -> Channel {
+    pub fn channel(self) -> Option<Channel> {
         match self {
-            Self::Points => Channel::Points,
-            Self::Depth => Channel::Depth,
-            Self::Valid => Channel::Valid,
-            Self::Kind => Channel::Kind,
+            Self::Points => Some(Channel::Points),
+            Self::Depth => Some(Channel::Depth),
+            Self::Valid => Some(Channel::Valid),
+            Self::Kind => Some(Channel::Kind),
+            Self::RelativePose => None,
         }
     }
 
     /// The number of features it gives.
     #[must_use]
     pub fn features(self) -> usize {
-        self.channel().width()
+        self.channel().map_or(POSE_FEATURES, Channel::width)
     }
 }
 

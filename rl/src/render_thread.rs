@@ -16,8 +16,8 @@ use metaspatial_render::features::{Channel, pixel_features};
 use metaspatial_render::{Camera, Frame, RenderError, RenderOptions, Renderer, Scene, View};
 use rayon::prelude::*;
 
-use crate::camera_text::{CameraText, captions};
-use crate::config::{RunConfig, ViewChoice, ViewSelection};
+use crate::camera_text::{CameraText, captions, relative_pose};
+use crate::config::{GeometryChannel, RunConfig, ViewChoice, ViewSelection};
 
 /// The render thread: owns the wgpu device and draws what it is sent.
 pub struct RenderThread {
@@ -106,9 +106,9 @@ pub struct Views {
     pub selection: Option<ViewSelection>,
     /// Side of the square images, pixels.
     pub size: u32,
-    /// The per-pixel features given to the model's geometry channel with each image, or
-    /// `None` without one.
-    pub geometry: Option<Vec<Channel>>,
+    /// The features given to the model's geometry channel with each image, or `None` without
+    /// one.
+    pub geometry: Option<Vec<GeometryChannel>>,
     /// Paint the objects of a drawn layout by their problems (`env.feedback_view`).
     pub annotate: bool,
     /// The text before each image (`env.camera_text`).
@@ -140,11 +140,7 @@ impl Views {
             fixed: env.views.clone(),
             selection: env.view_selection.clone(),
             size: env.image_size,
-            geometry: config
-                .model
-                .geometry
-                .as_ref()
-                .map(|g| g.channels.iter().map(|c| c.channel()).collect()),
+            geometry: config.model.geometry.as_ref().map(|g| g.channels.clone()),
             annotate: env.feedback_view == FeedbackView::Annotated,
             camera_text: env.camera_text,
         }
@@ -172,8 +168,8 @@ impl Views {
                 let Some(channels) = &self.geometry else {
                     return Ok(input);
                 };
-                let map = pixel_features(&f.frame, channels);
-                let per_pixel = channels.iter().map(|c| c.width()).sum();
+                let map = geometry_map(f, &frames[0], channels);
+                let per_pixel = channels.iter().map(|c| c.features()).sum();
                 let rows = geometry_input(
                     processor,
                     &map,
@@ -289,6 +285,31 @@ impl Views {
         }
         Ok(drawn)
     }
+}
+
+/// The per-pixel features of `frame` in `channels`' order, row-major `(height, width, Σ)`:
+/// the renderer's, and the pose relative to `first` (the turn's first image) at every pixel.
+fn geometry_map(frame: &ViewFrame, first: &ViewFrame, channels: &[GeometryChannel]) -> Vec<f32> {
+    let drawn: Vec<Channel> = channels.iter().filter_map(|c| c.channel()).collect();
+    let per_drawn: usize = drawn.iter().map(|c| c.width()).sum();
+    let pixels = pixel_features(&frame.frame, &drawn);
+    let pose = relative_pose(&frame.frame.camera, &first.frame.camera);
+    let count = frame.frame.depth.len();
+    let per_pixel: usize = channels.iter().map(|c| c.features()).sum();
+    let mut map = Vec::with_capacity(count * per_pixel);
+    for p in 0..count {
+        let mut at = p * per_drawn;
+        for c in channels {
+            match c.channel() {
+                Some(ch) => {
+                    map.extend_from_slice(&pixels[at..at + ch.width()]);
+                    at += ch.width();
+                }
+                None => map.extend_from_slice(&pose),
+            }
+        }
+    }
+    map
 }
 
 /// The `k` candidates that see the most of the scene (greedy maximum coverage); when fewer
@@ -430,5 +451,45 @@ mod tests {
             reddish(&annotated[0]),
             reddish(&plain[0])
         );
+    }
+
+    #[test]
+    fn geometry_maps_interleave_pixel_features_and_the_pose_in_channel_order() {
+        let frame = |view| ViewFrame {
+            name: "v".to_owned(),
+            frame: Frame {
+                width: 2,
+                height: 1,
+                color: vec![0; 8],
+                ids: vec![1, 0],
+                depth: vec![2.5, f32::INFINITY],
+                camera: Camera::new(view, glam::Vec3::new(4.0, 3.0, 2.5), 2.0),
+            },
+        };
+        let (first, second) = (
+            frame(View::Top),
+            frame(View::Perspective(metaspatial_render::Corner::SouthWest)),
+        );
+        let channels = [
+            GeometryChannel::Valid,
+            GeometryChannel::RelativePose,
+            GeometryChannel::Depth,
+        ];
+        let map = geometry_map(&first, &first, &channels);
+        assert_eq!(map.len(), 2 * 11);
+        let identity = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        assert!(
+            close(&map[..11], &[&[1.0][..], &identity, &[2.5]].concat()),
+            "{map:?}"
+        );
+        assert!(
+            close(&map[11..], &[&[0.0][..], &identity, &[0.0]].concat()),
+            "{map:?}"
+        );
+        let moved = geometry_map(&second, &first, &channels);
+        let pose = relative_pose(&second.frame.camera, &first.frame.camera);
+        assert!(close(&moved[1..10], &pose) && close(&moved[12..21], &pose));
+        assert!(!close(&pose, &identity));
     }
 }

@@ -73,6 +73,7 @@ fn the_demo_config_runs_two_steps_and_writes_a_complete_run_directory() {
             GeometryChannel::Depth,
             GeometryChannel::Valid,
             GeometryChannel::Kind,
+            GeometryChannel::RelativePose,
         ],
         hidden: 16,
         lr_scale: 10.0,
