@@ -119,6 +119,19 @@ impl Assessment {
             self.relations.len(),
         )
     }
+
+    /// The objects in at least one collision, each once, sorted.
+    #[must_use]
+    pub fn colliding_objects(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .collisions
+            .iter()
+            .flat_map(|c| [c.a.as_str(), c.b.as_str()])
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
 }
 
 /// Parses a response and assesses the layout it describes.

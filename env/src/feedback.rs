@@ -199,16 +199,17 @@ mod tests {
     use crate::assessment::{AssessConfig, assess};
     use crate::scene_graph::load_room;
 
+    /// A `MetaSpatial` case with collisions, bounds and relation failures, assessed.
+    fn case_008(config: &AssessConfig) -> Assessment {
+        let text = include_str!("../tests/fixtures/case_008.json");
+        let room = load_room(text, "case_008").unwrap();
+        let case: serde_json::Value = serde_json::from_str(text).unwrap();
+        assess(&room, case["response"].as_str().unwrap(), config)
+    }
+
     #[test]
     fn feedback_is_capped_and_counts_the_rest() {
-        let room = load_room(include_str!("../tests/fixtures/case_008.json"), "case_008").unwrap();
-        let response: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/fixtures/case_008.json")).unwrap();
-        let a = assess(
-            &room,
-            response["response"].as_str().unwrap(),
-            &AssessConfig::geometry_only(),
-        );
+        let a = case_008(&AssessConfig::geometry_only());
         let lines = feedback(
             &a,
             &FeedbackConfig {
@@ -226,14 +227,7 @@ mod tests {
 
     #[test]
     fn each_object_is_marked_once_by_its_most_serious_problem() {
-        let room = load_room(include_str!("../tests/fixtures/case_008.json"), "case_008").unwrap();
-        let response: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/fixtures/case_008.json")).unwrap();
-        let a = assess(
-            &room,
-            response["response"].as_str().unwrap(),
-            &AssessConfig::default(),
-        );
+        let a = case_008(&AssessConfig::default());
         let marked = marks(&a);
         let ids: Vec<&str> = marked.iter().map(|(id, _)| id.as_str()).collect();
         let mut sorted = ids.clone();

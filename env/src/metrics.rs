@@ -79,16 +79,7 @@ pub fn table(rooms: &[Room], assessments: &[&Assessment]) -> Vec<Metric> {
     let objects: usize = rooms.iter().map(|r| r.objects.len()).sum();
     let colliding: usize = assessments
         .iter()
-        .map(|a| {
-            let mut ids: Vec<&str> = a
-                .collisions
-                .iter()
-                .flat_map(|c| [c.a.as_str(), c.b.as_str()])
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids.len()
-        })
+        .map(|a| a.colliding_objects().len())
         .sum();
     let outside: usize = assessments.iter().map(|a| a.out_of_bounds.len()).sum();
     let placed: usize = assessments.iter().map(|a| a.layout.poses.len()).sum();

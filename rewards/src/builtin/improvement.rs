@@ -37,14 +37,7 @@ pub fn quality(room: &Room, a: &Assessment) -> f64 {
     }
     let n = room.objects.len() as f64;
     let placed = a.layout.poses.len() as f64 / n;
-    let mut colliding: Vec<&str> = a
-        .collisions
-        .iter()
-        .flat_map(|c| [c.a.as_str(), c.b.as_str()])
-        .collect();
-    colliding.sort_unstable();
-    colliding.dedup();
-    let clear = 1.0 - colliding.len() as f64 / n;
+    let clear = 1.0 - a.colliding_objects().len() as f64 / n;
     let inside = 1.0 - a.out_of_bounds.len() as f64 / n;
     let (satisfied, total) = a.relations_satisfied();
     let relations = if total == 0 {
