@@ -1003,6 +1003,25 @@ mod tests {
     )"#;
 
     #[test]
+    fn every_shipped_config_reads_and_validates() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let mut dirs = vec![root];
+        let mut read = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "ron") {
+                    RunConfig::from_file(&path).unwrap_or_else(|e| panic!("{e:#}"));
+                    read += 1;
+                }
+            }
+        }
+        assert!(read >= 6, "{read} configs");
+    }
+
+    #[test]
     fn the_geometry_channel_counts_its_features_and_refuses_repeats() {
         assert_eq!(
             RunConfig::parse(MINIMAL, "minimal").unwrap().model.geometry,
