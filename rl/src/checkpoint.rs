@@ -16,7 +16,16 @@ use crate::rundir::{RunDir, TrainerState, read_state};
 use crate::seeds;
 
 /// The prefix of the geometry connector's parameters among the optimiser's (and the ranks').
-pub(crate) const GEOMETRY_PREFIX: &str = "geometry.";
+const GEOMETRY_PREFIX: &str = "geometry.";
+
+/// The geometry connector's parameters under the names the optimiser and the ranks use.
+pub(crate) fn geometry_params(connector: &GeometryConnector) -> Vec<(String, Tensor)> {
+    connector
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (format!("{GEOMETRY_PREFIX}{name}"), t))
+        .collect()
+}
 
 /// Loads a policy for training from a model directory, with the configured geometry
 /// connector: the directory's own when it has one (its sizes must match the config), else a
@@ -78,11 +87,7 @@ pub(crate) fn param_groups(policy: &Policy, config: &RunConfig) -> Vec<ParamGrou
     }];
     if let (Some(geometry), Some(connector)) = (&config.model.geometry, policy.model.geometry()) {
         groups.push(ParamGroup {
-            params: connector
-                .variables()
-                .into_iter()
-                .map(|(name, t)| (format!("{GEOMETRY_PREFIX}{name}"), t))
-                .collect(),
+            params: geometry_params(connector),
             lr_scale: geometry.lr_scale,
         });
     }

@@ -24,7 +24,7 @@ use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Weights};
 use metaspatial_replay::record::{EvalReport, RolloutRecord, RunLayout};
 use tch::Tensor;
 
-use crate::checkpoint::{GEOMETRY_PREFIX, load_adapters, load_policy, param_groups};
+use crate::checkpoint::{geometry_params, load_adapters, load_policy, param_groups};
 use crate::config::{DataSource, Finetune, ModelSource, RunConfig};
 use crate::distributed;
 use crate::eval::{self, Comparison, EVAL_ROOMS_PER_CALL, PerRoom, evaluate};
@@ -90,12 +90,7 @@ impl Learner {
             out.extend(extra("adapters", store));
         }
         if let Some(connector) = self.policy.model.geometry() {
-            out.extend(
-                connector
-                    .variables()
-                    .into_iter()
-                    .map(|(name, t)| (format!("{GEOMETRY_PREFIX}{name}"), t)),
-            );
+            out.extend(geometry_params(connector));
         }
         if let Some(reference) = &self.reference {
             out.extend(extra("reference", reference.var_store()));

@@ -5,7 +5,7 @@
 use metaspatial_env::answer::{self, Precision};
 use metaspatial_env::data::dataset::ReferenceLayout;
 use metaspatial_env::data::rng::Rng;
-use metaspatial_env::{Assessment, Episode, EpisodeConfig, Layout, Room, assess};
+use metaspatial_env::{Episode, EpisodeConfig, Layout, Observation, Room, StepResult};
 use metaspatial_policy::tokenizer::IM_END;
 use metaspatial_policy::{Policy, ScoreItem, ScoreOptions, score};
 use tch::Kind;
@@ -72,13 +72,15 @@ pub fn examples(
         .iter()
         .map(|(room, layout)| corrupt(room, layout, &mut rng))
         .collect();
-    // An annotated render paints the corrupted layout's problems, as the episode will find
-    // them.
-    let problems: Vec<Option<Assessment>> = pairs
+    // Each room's episode: the first prompt and, with repairs, the step on the corrupted
+    // layout, whose assessment an annotated render paints.
+    let episodes: Vec<(Observation, Option<StepResult>)> = pairs
         .iter()
         .zip(&corrupted)
         .map(|((room, _), c)| {
-            (repair && views.annotate).then(|| assess(room, &answer_text(c), &episode.assess))
+            let mut ep = Episode::new((*room).clone(), episode.clone());
+            let first = ep.reset();
+            (first, repair.then(|| ep.step(&answer_text(c))))
         })
         .collect();
     let mut targets: Vec<Drawing<'_>> = pairs.iter().map(|(r, _)| (*r, None, None)).collect();
@@ -87,8 +89,10 @@ pub fn examples(
             pairs
                 .iter()
                 .zip(&corrupted)
-                .zip(&problems)
-                .map(|(((r, _), c), a)| (*r, Some(c), a.as_ref())),
+                .zip(&episodes)
+                .map(|(((r, _), c), (_, step))| {
+                    (*r, Some(c), step.as_ref().map(|s| &s.assessment))
+                }),
         );
     }
     let frames = views.draw(renderer, &targets)?;
@@ -96,18 +100,15 @@ pub fn examples(
     let processor = &policy.processor;
     let to_inputs = |k: usize| views.model_inputs(processor, &frames[k]);
     let mut out = Vec::new();
-    for (i, (room, layout)) in pairs.iter().enumerate() {
+    for (i, ((_, layout), (first, step))) in pairs.iter().zip(&episodes).enumerate() {
         let target = answer_text(layout);
         let mut response = policy.tokenizer.encode(&target)?;
         response.push(im_end);
-        let mut ep = Episode::new((*room).clone(), episode.clone());
-        let first = ep.reset();
         let empty = to_inputs(i)?;
         let mut captions = views.captions(&frames[i]);
-        let (messages, _) = chat_messages(&first, views.per_scene(), &captions);
+        let (messages, _) = chat_messages(first, views.per_scene(), &captions);
         out.push(sample(policy, &messages, empty.clone(), &response)?);
-        if repair {
-            let step = ep.step(&answer_text(&corrupted[i]));
+        if let Some(step) = step {
             let mut images = empty;
             if step.assessment.parsed {
                 images.extend(to_inputs(pairs.len() + i)?);
