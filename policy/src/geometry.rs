@@ -11,7 +11,6 @@
 //! [`crate::ImageInput::geometry`]: [`geometry_input`] does it all (patch grid as the processor
 //! would make it, patch means, merge order).
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -22,7 +21,7 @@ use crate::error::{PolicyError, Result};
 use crate::image::ImageProcessorConfig;
 use crate::layers::{Linear, RmsNorm, Scope};
 use crate::qwen2_5_vl::Config;
-use crate::workload::split_mix;
+use crate::store::{self, OwnStore};
 
 /// The connector's file name in a model directory or a run checkpoint.
 pub const GEOMETRY_FILE: &str = "geometry.safetensors";
@@ -58,6 +57,12 @@ impl std::fmt::Debug for GeometryConnector {
             .field("merge", &self.merge)
             .field("out", &self.out)
             .finish_non_exhaustive()
+    }
+}
+
+impl OwnStore for GeometryConnector {
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
     }
 }
 
@@ -98,36 +103,15 @@ impl GeometryConnector {
             model.text_config.hidden_size,
             device,
         )?;
-        let weight = connector.variable("fc1.weight");
-        let count = weight.numel();
-        let bound = 1.0 / (weight.size()[1] as f64).sqrt();
-        let mut state = seed;
-        let values: Vec<f32> = (0..count)
-            .map(|_| {
-                // 53 random bits → [0, 1) → [-bound, bound).
-                let unit = (split_mix(&mut state) >> 11) as f64 / (1_u64 << 53) as f64;
-                ((2.0 * unit - 1.0) * bound) as f32
-            })
-            .collect();
-        tch::no_grad(|| {
-            weight
-                .shallow_clone()
-                .copy_(&Tensor::from_slice(&values).view(weight.size().as_slice()));
-        });
+        store::fill_uniform(&connector.variable("fc1.weight"), seed);
         Ok(connector)
     }
 
     /// Reads a connector saved by [`Self::save`] for `model` (its sizes from the file's shapes).
     pub fn load(path: &Path, model: &Config, device: Device) -> Result<Self> {
-        let tensors = read_tensors(path)?;
+        let tensors = store::read_tensors(path)?;
         let shape = |name: &str| {
-            tensors
-                .get(name)
-                .map(Tensor::size)
-                .ok_or_else(|| PolicyError::Safetensors {
-                    path: path.to_path_buf(),
-                    message: format!("no tensor `{name}` (a geometry connector has fc1 and fc2)"),
-                })
+            store::shape_of(&tensors, name, path, "a geometry connector has fc1 and fc2")
         };
         let fc1 = shape("fc1.weight")?;
         let merge = model.vision_config.spatial_merge_size;
@@ -145,49 +129,8 @@ impl GeometryConnector {
             hidden: fc1[0],
         };
         let connector = Self::build(config, merge, model.text_config.hidden_size, device)?;
-        connector.copy_from(&tensors, path)?;
+        store::copy_from(&connector.vs, &tensors, path)?;
         Ok(connector)
-    }
-
-    /// Overwrites the parameters with those of a file written by [`Self::save`] (same sizes).
-    pub fn load_weights(&self, path: &Path) -> Result<()> {
-        self.copy_from(&read_tensors(path)?, path)
-    }
-
-    fn copy_from(&self, tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
-        for (name, variable) in self.vs.variables() {
-            let saved = tensors.get(&name).ok_or_else(|| PolicyError::Safetensors {
-                path: path.to_path_buf(),
-                message: format!("no tensor `{name}`"),
-            })?;
-            if saved.size() != variable.size() {
-                return Err(PolicyError::ShapeMismatch {
-                    file: path.to_path_buf(),
-                    name,
-                    found: saved.size(),
-                    expected: variable.size(),
-                });
-            }
-            tch::no_grad(|| {
-                variable
-                    .shallow_clone()
-                    .f_copy_(&saved.to_kind(Kind::Float))
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Writes the parameters (f32) to `path`.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let named: Vec<(String, Tensor)> = self
-            .variables()
-            .into_iter()
-            .map(|(n, t)| (n, t.detach().to_device(Device::Cpu).contiguous()))
-            .collect();
-        Tensor::write_safetensors(&named, path).map_err(|e| PolicyError::Safetensors {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
     }
 
     /// A copy whose parameters do not train: the reference policy's connector under `LoRA`.
@@ -222,14 +165,6 @@ impl GeometryConnector {
         self.vs.device()
     }
 
-    /// The parameters by name, sorted.
-    #[must_use]
-    pub fn variables(&self) -> Vec<(String, Tensor)> {
-        let mut named: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        named
-    }
-
     fn variable(&self, name: &str) -> Tensor {
         self.vs.variables()[name].shallow_clone()
     }
@@ -253,16 +188,6 @@ impl GeometryConnector {
         let hidden = self.fc1.forward(&self.norm.forward(&x)).gelu("none");
         Ok(self.fc2.forward(&hidden).to_kind(kind))
     }
-}
-
-fn read_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
-    Ok(Tensor::read_safetensors(path)
-        .map_err(|e| PolicyError::Safetensors {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .into_iter()
-        .collect())
 }
 
 /// Patch `(row, column)` pairs of a `grid_h × grid_w` patch grid in the processor's order: the

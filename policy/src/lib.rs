@@ -15,9 +15,11 @@ pub mod lora;
 mod policy;
 pub mod qwen2_5_vl;
 pub mod scoring;
+pub mod store;
 pub mod tiny;
 pub mod tokenizer;
 pub mod workload;
+pub mod world_model;
 
 pub use error::{PolicyError, Result};
 pub use generation::{Completion, FinishReason, SamplingParams, generate};

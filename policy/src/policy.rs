@@ -15,9 +15,11 @@ use crate::geometry::{GEOMETRY_FILE, GeometryConfig, GeometryConnector};
 use crate::image::ImageProcessorConfig;
 use crate::lora::{LoraConfig, LoraState};
 use crate::qwen2_5_vl::{Config, ImageInput, ModelStores, Qwen2_5VlModel, Sequence};
+use crate::store::OwnStore;
 use crate::tokenizer::{
     ChatTokenizer, IM_END, IMAGE_PAD, Message, VIDEO_PAD, VISION_END, VISION_START,
 };
+use crate::world_model::{WORLD_MODEL_FILE, WorldModelHead};
 
 /// How to load a checkpoint.
 #[derive(Debug, Clone)]
@@ -125,6 +127,8 @@ pub struct Policy {
     pub processor: ImageProcessorConfig,
     /// Defaults of `generation_config.json`.
     pub generation: GenerationConfig,
+    /// The world-model head, when attached (training only: generation does not use it).
+    pub world_model: Option<WorldModelHead>,
     vs: nn::VarStore,
     lora_vs: Option<nn::VarStore>,
     dir: PathBuf,
@@ -179,12 +183,18 @@ impl Policy {
             let connector = GeometryConnector::load(&geometry, &config, options.device)?;
             model.attach_geometry(connector)?;
         }
+        let head = dir.join(WORLD_MODEL_FILE);
+        let world_model = head
+            .exists()
+            .then(|| WorldModelHead::load(&head, options.device))
+            .transpose()?;
         let side_files = read_side_files(dir)?;
         Ok(Self {
             model,
             tokenizer,
             processor,
             generation,
+            world_model,
             vs,
             lora_vs,
             dir: dir.to_path_buf(),
@@ -199,6 +209,19 @@ impl Policy {
         let connector =
             GeometryConnector::new(config, self.model.config(), self.model.device(), seed)?;
         self.model.attach_geometry(connector)
+    }
+
+    /// Attaches a fresh world-model head predicting `grid × grid` maps, drawn from `seed`. A
+    /// checkpoint directory holding [`WORLD_MODEL_FILE`] gets its saved head at load instead.
+    pub fn attach_fresh_world_model(&mut self, grid: i64, seed: u64) -> Result<()> {
+        let hidden = self.model.config().text_config.hidden_size;
+        self.world_model = Some(WorldModelHead::new(
+            hidden,
+            grid,
+            self.model.device(),
+            seed,
+        )?);
+        Ok(())
     }
 
     /// The checkpoint directory this policy was loaded from (export does not read it again).
@@ -300,7 +323,8 @@ impl Policy {
     /// Writes a Hugging Face checkpoint to `out`: weights under Hub names (adapters merged in
     /// when `LoRA` is on) in `kind`, sharded at `shard_bytes`, plus every non-weight file of the
     /// source checkpoint (config, tokenizer, templates, processor and generation configs) and
-    /// the geometry connector, when attached, as [`GEOMETRY_FILE`] (f32).
+    /// the geometry connector and the world-model head, when attached, as [`GEOMETRY_FILE`] and
+    /// [`WORLD_MODEL_FILE`] (f32).
     pub fn export(&self, out: &Path, kind: Kind, shard_bytes: usize) -> Result<()> {
         std::fs::create_dir_all(out).map_err(io_error(out))?;
         let mut tensors: BTreeMap<String, Tensor> = self.vs.variables().into_iter().collect();
@@ -335,6 +359,9 @@ impl Policy {
         }
         if let Some(connector) = self.model.geometry() {
             connector.save(&out.join(GEOMETRY_FILE))?;
+        }
+        if let Some(head) = &self.world_model {
+            head.save(&out.join(WORLD_MODEL_FILE))?;
         }
         Ok(())
     }

@@ -69,6 +69,10 @@ pub struct Scores {
     pub entropy: Option<Tensor>,
     /// `(batch, longest response)` bool: real response tokens.
     pub mask: Tensor,
+    /// `(batch, hidden)`: the final hidden state that predicts each item's last token, having
+    /// read the whole prompt and all of the response before it (the end of the answer when the
+    /// response ends with its end-of-turn token). Auxiliary heads read it.
+    pub final_hidden: Tensor,
 }
 
 /// Scores a batch (gradients flow unless the caller is in `no_grad`).
@@ -116,6 +120,8 @@ struct Picks {
     slots: Vec<i64>,
     /// `(rows · longest)`: real response tokens.
     mask: Vec<bool>,
+    /// Per item, the hidden row that predicts its last token.
+    last: Vec<i64>,
     rows: i64,
     longest: i64,
 }
@@ -133,6 +139,7 @@ impl Picks {
             targets: Vec::new(),
             slots: Vec::new(),
             mask: vec![false; (rows * longest) as usize],
+            last: vec![0; items.len()],
             rows,
             longest,
         }
@@ -145,6 +152,7 @@ impl Picks {
         self.targets.push(token);
         self.slots.push(slot as i64);
         self.mask[slot] = true;
+        self.last[row] = hidden_row as i64;
     }
 }
 
@@ -172,6 +180,7 @@ fn whole_sequence_hidden(model: &Qwen2_5VlModel, items: &[ScoreItem]) -> Result<
             let dst = axis * (rows * len) as usize + base;
             positions[dst..dst + n].copy_from_slice(&flat[axis * n..(axis + 1) * n]);
         }
+        picks.last[r] = (base + item.response_start - 1) as i64;
         for (t, &token) in seq.iter().enumerate().skip(item.response_start) {
             picks.push(r, t - item.response_start, token, base + t - 1);
         }
@@ -264,6 +273,7 @@ fn shared_prompt_hidden(
         let tail = &item.sequence.tokens[item.response_start - 1..];
         tokens[r * width..r * width + tail.len()].copy_from_slice(tail);
         valid[r * width..r * width + tail.len()].fill(true);
+        picks.last[r] = (r * width) as i64;
         for (j, &token) in tail[1..].iter().enumerate() {
             picks.push(r, j, token, r * width + j);
         }
@@ -339,6 +349,7 @@ fn head_scores(
         mask: Tensor::from_slice(&picks.mask)
             .view([rows, longest])
             .to(device),
+        final_hidden: hidden.index_select(0, &Tensor::from_slice(&picks.last).to(device)),
     }
 }
 
@@ -366,6 +377,7 @@ pub fn score_no_grad(
                 widen(&s.logprobs),
                 s.entropy.as_ref().map(widen),
                 widen(&s.mask),
+                s.final_hidden,
             ));
         }
         let cat = |tensors: Vec<&Tensor>| Tensor::cat(&tensors, 0);
@@ -377,6 +389,7 @@ pub fn score_no_grad(
                 .collect::<Option<Vec<_>>>()
                 .map(cat),
             mask: cat(parts.iter().map(|p| &p.2).collect()),
+            final_hidden: cat(parts.iter().map(|p| &p.3).collect()),
         })
     })
 }

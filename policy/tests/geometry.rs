@@ -9,6 +9,7 @@ use metaspatial_policy::geometry::{
     GEOMETRY_FILE, GeometryConfig, GeometryConnector, geometry_input,
 };
 use metaspatial_policy::lora::LoraConfig;
+use metaspatial_policy::store::OwnStore;
 use metaspatial_policy::tiny::RandomModel;
 use metaspatial_policy::{
     ImageInput, LoadOptions, Message, Policy, SamplingParams, ScoreItem, ScoreOptions, Sequence,
