@@ -41,6 +41,7 @@
     ['Response length (tokens)', (n) => /^response_length/.test(n)],
     ['Throughput (tokens/s)', (n) => /^(tokens_per_s|throughput)/.test(n)],
     ['Time breakdown (s)', (n) => n.startsWith('time/'), (n) => n.slice(5)],
+    ['World model (auxiliary)', (n) => n.startsWith('aux/'), (n) => n.slice(4)],
   ];
 
   function chartLayout(names) {

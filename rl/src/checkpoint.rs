@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use metaspatial_policy::geometry::{GEOMETRY_FILE, GeometryConnector};
 use metaspatial_policy::lora::LoraConfig;
+use metaspatial_policy::store::OwnStore;
+use metaspatial_policy::world_model::{WORLD_MODEL_FILE, WorldModelHead};
 use metaspatial_policy::{LoadOptions, Policy, Weights};
 use tch::Tensor;
 
@@ -27,9 +29,20 @@ pub(crate) fn geometry_params(connector: &GeometryConnector) -> Vec<(String, Ten
         .collect()
 }
 
+/// The prefix of the world-model head's parameters among the optimiser's (and the ranks').
+const WORLD_MODEL_PREFIX: &str = "world_model.";
+
+/// The world-model head's parameters under the names the optimiser and the ranks use.
+pub(crate) fn world_model_params(head: &WorldModelHead) -> Vec<(String, Tensor)> {
+    head.variables()
+        .into_iter()
+        .map(|(name, t)| (format!("{WORLD_MODEL_PREFIX}{name}"), t))
+        .collect()
+}
+
 /// Loads a policy for training from a model directory, with the configured geometry
-/// connector: the directory's own when it has one (its sizes must match the config), else a
-/// fresh one drawn from the run's seed.
+/// connector and world-model head: the directory's own when it has one (its sizes must match
+/// the config), else a fresh one drawn from the run's seed.
 pub(crate) fn load_policy(
     dir: &Path,
     config: &RunConfig,
@@ -51,7 +64,19 @@ pub(crate) fn load_policy(
         },
     )
     .with_context(|| format!("loading the model {}", dir.display()))?;
-    let Some(geometry) = &config.model.geometry else {
+    if let Some(world) = &config.algorithm.world_model {
+        let grid = world.grid as i64;
+        match policy.world_model.as_ref().map(WorldModelHead::grid) {
+            Some(found) if found != grid => bail!(
+                "{}: the model's world-model head predicts {found} × {found} maps, \
+                 algorithm.world_model.grid asks for {grid}",
+                dir.join(WORLD_MODEL_FILE).display()
+            ),
+            Some(_) => {}
+            None => policy.attach_fresh_world_model(grid, seeds::world_model_init(config.seed))?,
+        }
+    }
+    let Some(geometry) = &config.model.geometry_channel() else {
         return Ok(policy);
     };
     let wanted = geometry.connector();
@@ -72,8 +97,9 @@ pub(crate) fn load_policy(
 }
 
 /// The optimiser's parameter groups: the trainable model parameters (adapters, or the whole
-/// model) at the learning rate, and the geometry connector's, named `geometry.*`, at
-/// `model.geometry.lr_scale` times it.
+/// model) at the learning rate, the geometry connector's, named `geometry.*`, at
+/// `model.geometry.lr_scale` times it, and the world-model head's, named `world_model.*`, at
+/// the learning rate.
 pub(crate) fn param_groups(policy: &Policy, config: &RunConfig) -> Vec<ParamGroup> {
     let store = policy.lora_var_store().unwrap_or(policy.var_store());
     let model = store
@@ -85,18 +111,26 @@ pub(crate) fn param_groups(policy: &Policy, config: &RunConfig) -> Vec<ParamGrou
         params: model,
         lr_scale: 1.0,
     }];
-    if let (Some(geometry), Some(connector)) = (&config.model.geometry, policy.model.geometry()) {
+    if let (Some(geometry), Some(connector)) =
+        (config.model.geometry_channel(), policy.model.geometry())
+    {
         groups.push(ParamGroup {
             params: geometry_params(connector),
             lr_scale: geometry.lr_scale,
+        });
+    }
+    if let (Some(_), Some(head)) = (&config.algorithm.world_model, &policy.world_model) {
+        groups.push(ParamGroup {
+            params: world_model_params(head),
+            lr_scale: 1.0,
         });
     }
     groups
 }
 
 /// Writes the policy's weights into a checkpoint directory: the full model (`model/`, Hugging
-/// Face layout, its geometry connector inside) or the adapters (`adapters.safetensors`, and
-/// the connector beside them).
+/// Face layout, its geometry connector and world-model head inside) or the adapters
+/// (`adapters.safetensors`, and the connector and head beside them).
 fn save_weights(policy: &Policy, dir: &Path) -> anyhow::Result<()> {
     if let Some(store) = policy.lora_var_store() {
         let mut named: Vec<(String, Tensor)> = store.variables().into_iter().collect();
@@ -106,6 +140,9 @@ fn save_weights(policy: &Policy, dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
         if let Some(connector) = policy.model.geometry() {
             connector.save(&dir.join(GEOMETRY_FILE))?;
+        }
+        if let Some(head) = &policy.world_model {
+            head.save(&dir.join(WORLD_MODEL_FILE))?;
         }
     } else {
         policy
@@ -135,8 +172,8 @@ pub(crate) fn save_checkpoint(
 }
 
 /// Loads a checkpoint's adapters into a policy built with the same `LoRA` config, and the
-/// geometry connector saved beside them: into the policy's connector (whose starting values
-/// stay the reference's), or attached when the policy has none.
+/// geometry connector and world-model head saved beside them: into the policy's own (whose
+/// starting values stay the reference's), or attached when the policy has none.
 pub(crate) fn load_adapters(policy: &mut Policy, checkpoint: &Path) -> anyhow::Result<()> {
     let path = checkpoint.join("adapters.safetensors");
     let store = policy
@@ -167,6 +204,19 @@ pub(crate) fn load_adapters(policy: &mut Policy, checkpoint: &Path) -> anyhow::R
             let connector =
                 GeometryConnector::load(&geometry, policy.model.config(), policy.model.device())?;
             policy.model.attach_geometry(connector)?;
+        }
+        None => {}
+    }
+    let head = checkpoint.join(WORLD_MODEL_FILE);
+    match &policy.world_model {
+        Some(own) => own.load_weights(&head).with_context(|| {
+            format!(
+                "the model has a world-model head; reading the checkpoint's {}",
+                head.display()
+            )
+        })?,
+        None if head.exists() => {
+            policy.world_model = Some(WorldModelHead::load(&head, policy.model.device())?);
         }
         None => {}
     }

@@ -87,6 +87,50 @@ pub struct ModelConfig {
     /// through a trained connector (`None`: off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geometry: Option<GeometryModelConfig>,
+    /// MILO's learned camera embedding: each image's pose relative to the first image of its
+    /// turn, through the connector, added to that image's visual tokens (`None`: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_embedding: Option<CameraEmbedding>,
+}
+
+/// The learned camera embedding: the [`GeometryChannel::RelativePose`] features (a 6D rotation
+/// and a translation) through the geometry connector, whose last layer starts at zero.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraEmbedding {
+    /// Width of the connector's hidden layer when there is no geometry channel (with one, the
+    /// channel's connector carries the pose too).
+    #[serde(default = "default_camera_embedding_hidden")]
+    pub hidden: i64,
+}
+
+fn default_camera_embedding_hidden() -> i64 {
+    64
+}
+
+impl ModelConfig {
+    /// The geometry connector's channels: `geometry`'s, with the relative pose added when the
+    /// camera embedding is on (alone when `geometry` is off).
+    #[must_use]
+    pub fn geometry_channel(&self) -> Option<GeometryModelConfig> {
+        let pose = GeometryChannel::RelativePose;
+        match (&self.geometry, &self.camera_embedding) {
+            (None, None) => None,
+            (Some(g), None) => Some(g.clone()),
+            (None, Some(e)) => Some(GeometryModelConfig {
+                channels: vec![pose],
+                hidden: e.hidden,
+                lr_scale: default_geometry_lr_scale(),
+            }),
+            (Some(g), Some(_)) => {
+                let mut g = g.clone();
+                if !g.channels.contains(&pose) {
+                    g.channels.push(pose);
+                }
+                Some(g)
+            }
+        }
+    }
 }
 
 /// The geometry channel's features and connector.
@@ -533,6 +577,35 @@ pub struct AlgorithmConfig {
     /// Leave turns whose response was cut at `max_new_tokens` out of the update (they still
     /// take part in their group's advantages).
     pub mask_truncated: bool,
+    /// The world-model auxiliary objective (MILO's imagined outcomes); `None` = off.
+    pub world_model: Option<WorldModelConfig>,
+}
+
+/// The world-model auxiliary objective: a head on the policy's hidden state at the end of each
+/// answer predicts the top view (occupancy and height per cell) of the layout the answer wrote;
+/// its loss, times `weight`, joins the supervised and the GRPO loss.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorldModelConfig {
+    /// Cells per side of the predicted maps, over the room's floor.
+    pub grid: usize,
+    /// Weight of the head's loss beside the supervised or policy loss.
+    pub weight: f64,
+    /// Whether the supervised warm-start trains it.
+    pub in_sft: bool,
+    /// Whether the GRPO updates train it.
+    pub in_grpo: bool,
+}
+
+impl Default for WorldModelConfig {
+    fn default() -> Self {
+        Self {
+            grid: 16,
+            weight: 0.1,
+            in_sft: true,
+            in_grpo: true,
+        }
+    }
 }
 
 impl Default for AlgorithmConfig {
@@ -553,6 +626,7 @@ impl Default for AlgorithmConfig {
             entropy_coef: 0.0,
             drop_zero_variance_groups: true,
             mask_truncated: true,
+            world_model: None,
         }
     }
 }
@@ -701,6 +775,9 @@ pub struct EvalConfig {
     pub temperature: f64,
     /// Turns per episode during evaluation.
     pub max_turns: usize,
+    /// The views evaluation shows the model instead of `env.views` (cameras held out from
+    /// training, say); `None` = the training views.
+    pub views: Option<Vec<ViewChoice>>,
     /// The changes an earlier measurement of this config found; the run's summary says whether
     /// its own fall inside them.
     pub expect: Option<ExpectedChanges>,
@@ -712,6 +789,7 @@ impl Default for EvalConfig {
             rooms: 0,
             temperature: 0.0,
             max_turns: 1,
+            views: None,
             expect: None,
         }
     }
@@ -852,6 +930,16 @@ impl RunConfig {
         {
             bail!("algorithm.aggregation: the divisor must be positive, got {divisor}");
         }
+        if let Some(w) = &a.world_model
+            && !(w.grid >= 1 && w.weight.is_finite() && w.weight >= 0.0)
+        {
+            bail!(
+                "algorithm.world_model: grid must be at least 1 and weight a non-negative number, \
+                 got grid {} and weight {}",
+                w.grid,
+                w.weight
+            );
+        }
         for (what, o) in std::iter::once(("optimiser", &self.optimiser))
             .chain(self.sft.as_ref().map(|s| ("sft.optimiser", &s.optimiser)))
         {
@@ -864,6 +952,9 @@ impl RunConfig {
         }
         if self.env.max_turns == 0 || self.eval.max_turns == 0 {
             bail!("env.max_turns and eval.max_turns must be at least 1");
+        }
+        if self.eval.views.as_ref().is_some_and(Vec::is_empty) {
+            bail!("eval.views: give at least one view, or None for the training views");
         }
         if let Some(e) = &self.eval.expect {
             for (what, (low, high)) in [
@@ -928,7 +1019,7 @@ impl RunConfig {
                  the base model itself, adapters switched off"
             );
         }
-        if let Some(g) = &self.model.geometry {
+        if let Some(g) = &self.model.geometry_channel() {
             let mut seen = g.channels.clone();
             seen.sort_by_key(|c| *c as u8);
             seen.dedup();
@@ -941,7 +1032,7 @@ impl RunConfig {
             }
             if g.hidden < 1 || !(g.lr_scale.is_finite() && g.lr_scale > 0.0) {
                 bail!(
-                    "model.geometry: hidden must be at least 1 and lr_scale positive, got {} and {}",
+                    "model.geometry (or camera_embedding): hidden must be at least 1 and lr_scale positive, got {} and {}",
                     g.hidden,
                     g.lr_scale
                 );
@@ -1047,6 +1138,30 @@ mod tests {
                 "{bad}: {error:#}"
             );
         }
+    }
+
+    #[test]
+    fn the_camera_embedding_is_the_relative_pose_through_the_connector() {
+        let with = |model: &str| MINIMAL.replace("Tiny(())", &format!("Tiny(()), {model}"));
+        let alone = RunConfig::parse(&with("camera_embedding: ()"), "c.ron").unwrap();
+        let channel = alone.model.geometry_channel().unwrap();
+        assert_eq!(channel.channels, [GeometryChannel::RelativePose]);
+        assert_eq!(channel.hidden, 64);
+        let both = RunConfig::parse(
+            &with("geometry: (channels: [Points], hidden: 32), camera_embedding: (hidden: 8)"),
+            "c.ron",
+        )
+        .unwrap();
+        let channel = both.model.geometry_channel().unwrap();
+        assert_eq!(
+            channel.channels,
+            [GeometryChannel::Points, GeometryChannel::RelativePose]
+        );
+        assert_eq!(channel.hidden, 32);
+        let again = RunConfig::parse(&both.to_ron().unwrap(), "saved").unwrap();
+        assert_eq!(again, both);
+        let bad = RunConfig::parse(&with("camera_embedding: (hidden: 0)"), "c.ron").unwrap_err();
+        assert!(format!("{bad:#}").contains("camera_embedding"), "{bad:#}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::config::RunConfig;
 use crate::run::RunOptions;
 use crate::rundir::{RunDir, TrainerState, ensure_fresh};
 use crate::update::PassStats;
+use crate::world_model::WorldModelStats;
 
 /// Elements per gradient bucket: 100 MB of f32, few enough calls, bounded extra memory.
 const BUCKET_ELEMENTS: i64 = 25 << 20;
@@ -294,6 +295,8 @@ impl Ranks {
             return Ok(pass);
         }
         let p = pass.clone().unwrap_or_default();
+        let world = p.world_model.unwrap_or_default();
+        let answers = world.answers as f64;
         let mut sums = Tensor::from_slice(&[
             f64::from(u8::from(pass.is_some())),
             p.loss,
@@ -301,6 +304,9 @@ impl Ranks {
             p.kl,
             p.entropy,
             p.clip_fraction,
+            world.loss * answers,
+            world.occupancy_iou * answers,
+            answers,
         ]);
         self.all_reduce(&mut sums, ReduceOp::Sum)?;
         let mut largest = Tensor::from_slice(&[p.max_log_ratio]);
@@ -317,6 +323,12 @@ impl Ranks {
             entropy: sums[4],
             clip_fraction: sums[5],
             max_log_ratio: largest.double_value(&[0]),
+            // Every rank runs the same config, so the head trains on all or none.
+            world_model: p.world_model.map(|_| {
+                let mut all = WorldModelStats::default();
+                all.add_sums(sums[6], sums[7], sums[8] as usize);
+                all.means()
+            }),
         }))
     }
 

@@ -26,3 +26,4 @@ pub mod rundir;
 pub mod seeds;
 pub mod sft;
 pub mod update;
+pub mod world_model;

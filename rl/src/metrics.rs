@@ -111,6 +111,9 @@ pub(crate) fn step_metrics(c: &StepColumns, stats: &UpdateStats) -> BTreeMap<Str
     out.insert("trained_sequences".to_owned(), stats.sequences as f64);
     out.insert("trained_tokens".to_owned(), stats.tokens as f64);
     out.insert("skipped_updates".to_owned(), stats.skipped as f64);
+    if let Some(world) = &stats.last.world_model {
+        out.extend(world.logged());
+    }
     out
 }
 

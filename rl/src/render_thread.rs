@@ -140,7 +140,7 @@ impl Views {
             fixed: env.views.clone(),
             selection: env.view_selection.clone(),
             size: env.image_size,
-            geometry: config.model.geometry.as_ref().map(|g| g.channels.clone()),
+            geometry: config.model.geometry_channel().map(|g| g.channels),
             annotate: env.feedback_view == FeedbackView::Annotated,
             camera_text: env.camera_text,
         }

@@ -52,6 +52,19 @@ impl RenderAndRewards {
             views: Views::new(config),
         })
     }
+
+    /// What evaluation draws with: as [`Self::from_config`], but showing `eval.views` when the
+    /// config names them instead of `env.views`.
+    pub fn for_evaluation(config: &RunConfig, origin: &str) -> anyhow::Result<Self> {
+        match &config.eval.views {
+            Some(views) => {
+                let mut shown = config.clone();
+                shown.env.views.clone_from(views);
+                Self::from_config(&shown, origin)
+            }
+            None => Self::from_config(config, origin),
+        }
+    }
 }
 
 /// A render saved with a rollout: its view, the camera that drew it and where it lies.

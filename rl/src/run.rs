@@ -24,7 +24,9 @@ use metaspatial_policy::{LoadOptions, Policy, SamplingParams, Weights};
 use metaspatial_replay::record::{EvalReport, RolloutRecord, RunLayout};
 use tch::Tensor;
 
-use crate::checkpoint::{geometry_params, load_adapters, load_policy, param_groups};
+use crate::checkpoint::{
+    geometry_params, load_adapters, load_policy, param_groups, world_model_params,
+};
 use crate::config::{DataSource, Finetune, ModelSource, RunConfig};
 use crate::distributed;
 use crate::eval::{self, Comparison, EVAL_ROOMS_PER_CALL, PerRoom, evaluate};
@@ -62,6 +64,8 @@ pub(crate) struct Session {
     pub(crate) dir: RunDir,
     data: Dataset,
     scoring: RenderAndRewards,
+    /// What evaluation draws with, when `eval.views` differ from the training views.
+    eval_scoring: Option<RenderAndRewards>,
     pub(crate) device: tch::Device,
     pub(crate) progress: MultiProgress,
 }
@@ -91,6 +95,9 @@ impl Learner {
         }
         if let Some(connector) = self.policy.model.geometry() {
             out.extend(geometry_params(connector));
+        }
+        if let Some(head) = &self.policy.world_model {
+            out.extend(world_model_params(head));
         }
         if let Some(reference) = &self.reference {
             out.extend(extra("reference", reference.var_store()));
@@ -146,7 +153,14 @@ impl Session {
     pub(crate) fn open(config: RunConfig, root: &Path) -> anyhow::Result<Self> {
         let dir = RunDir::create_with_config(root, &config.to_ron()?)?;
         let device = distributed::current().device(config.model.device.device()?);
-        let scoring = RenderAndRewards::from_config(&config, "the run config's rewards")?;
+        let origin = "the run config's rewards";
+        let scoring = RenderAndRewards::from_config(&config, origin)?;
+        let eval_scoring = config
+            .eval
+            .views
+            .is_some()
+            .then(|| RenderAndRewards::for_evaluation(&config, origin))
+            .transpose()?;
         let data = prepare_data(&config, root)?;
         tch::manual_seed(config.seed as i64);
         Ok(Self {
@@ -154,6 +168,7 @@ impl Session {
             dir,
             data,
             scoring,
+            eval_scoring,
             device,
             progress: MultiProgress::new(),
         })
@@ -280,6 +295,7 @@ impl Session {
             .iter()
             .filter_map(|r| by_id.get(r.id.as_str()).map(|l| (r, *l)))
             .collect();
+        let sft_world = self.config.algorithm.world_model.filter(|w| w.in_sft);
         let build = Instant::now();
         let examples = sft::examples(
             &learner.policy,
@@ -289,6 +305,7 @@ impl Session {
             &self.config.episode(),
             cfg.repair_turns,
             self.config.seed,
+            sft_world.map(|w| w.grid),
         )?;
         if examples.is_empty() {
             bail!("sft: no room of the training split has a valid reference layout");
@@ -331,20 +348,22 @@ impl Session {
                 &batch,
                 &cfg.optimiser,
                 lr,
+                sft_world.map(|w| w.weight),
             )?;
             let seconds = t0.elapsed().as_secs_f64();
             bar.set_message(format!("loss {:.3}", stats.loss));
             bar.inc(1);
-            ledger.log(
-                step,
-                BTreeMap::from([
-                    ("loss".to_owned(), stats.loss),
-                    ("grad_norm".to_owned(), stats.grad_norm),
-                    ("lr".to_owned(), lr),
-                    ("tokens_per_s".to_owned(), stats.tokens as f64 / seconds),
-                    ("time/train".to_owned(), seconds),
-                ]),
-            )?;
+            let mut values = BTreeMap::from([
+                ("loss".to_owned(), stats.loss),
+                ("grad_norm".to_owned(), stats.grad_norm),
+                ("lr".to_owned(), lr),
+                ("tokens_per_s".to_owned(), stats.tokens as f64 / seconds),
+                ("time/train".to_owned(), seconds),
+            ]);
+            if let Some(world) = &stats.world_model {
+                values.extend(world.logged());
+            }
+            ledger.log(step, values)?;
             ledger.end_step(step, false, || ledger.checkpoint(step, 0, None, &learner))?;
         }
         bar.finish_and_clear();
@@ -369,7 +388,8 @@ impl Session {
         let outcomes = if shard.is_empty() {
             Vec::new()
         } else {
-            evaluate(policy, &self.scoring, shard, first_call, &self.config, &bar)?
+            let scoring = self.eval_scoring.as_ref().unwrap_or(&self.scoring);
+            evaluate(policy, scoring, shard, first_call, &self.config, &bar)?
         };
         let outcomes = ranks.gather(outcomes)?.concat();
         bar.finish_and_clear();
@@ -494,7 +514,13 @@ impl Session {
             algorithm,
             &policy.tokenizer,
         )?;
-        let samples = update::samples(&trajectories, &advantages, algorithm.group_size, algorithm);
+        let samples = update::samples(
+            &trajectories,
+            &rooms,
+            &advantages,
+            algorithm.group_size,
+            algorithm,
+        );
         let lr = config.optimiser.lr_at(step, algorithm.steps);
         let train_start = Instant::now();
         let mut stats = guard_oom(&config.optimiser, || {
@@ -508,6 +534,10 @@ impl Session {
                     optimiser: &config.optimiser,
                     temperature: config.generation.temperature,
                     lr,
+                    world_model_weight: algorithm
+                        .world_model
+                        .filter(|w| w.in_grpo)
+                        .map(|w| w.weight),
                 },
             )
         })?;

@@ -16,6 +16,9 @@ const EVAL_SAMPLING: u64 = 0xE7A1;
 /// Stream of a fresh geometry connector's weights (above any step number's stream).
 const GEOMETRY_INIT: u64 = 0x6E0 << 40;
 
+/// Stream of a fresh world-model head's weights (above any step number's stream).
+const WORLD_MODEL_INIT: u64 = 0x3D0 << 40;
+
 /// Seed of the supervised warm-start's example order.
 #[must_use]
 pub fn sft_order(seed: u64) -> u64 {
@@ -32,6 +35,12 @@ pub fn eval_sampling(seed: u64) -> u64 {
 #[must_use]
 pub fn geometry_init(seed: u64) -> u64 {
     mix(seed, GEOMETRY_INIT)
+}
+
+/// Seed of a fresh world-model head's weights.
+#[must_use]
+pub fn world_model_init(seed: u64) -> u64 {
+    mix(seed, WORLD_MODEL_INIT)
 }
 
 /// Seed of 1-based GRPO `step`: its sampling base and the torch generator (dropout).

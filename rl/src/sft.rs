@@ -15,6 +15,7 @@ use crate::optim::AdamW;
 use crate::render_thread::{Drawing, RenderThread, Views};
 use crate::rollout::chat_messages;
 use crate::update::{SCORE_CHUNK_TOKENS, Sample};
+use crate::world_model::{self, WorldModelStats, WorldTarget};
 
 /// A layout as the answer the warm-start teaches, positions to the centimetre.
 #[must_use]
@@ -52,7 +53,9 @@ pub fn corrupt(room: &Room, layout: &Layout, rng: &mut Rng) -> Layout {
 }
 
 /// Supervised examples for the rooms whose reference layout is valid: the first-turn prompt
-/// with its answer and, with `repair`, a second-turn repair.
+/// with its answer and, with `repair`, a second-turn repair. With `world_grid`, each example
+/// carries the top view of its answer for the world-model objective.
+#[allow(clippy::too_many_arguments)] // one call site; a settings struct would only rename these
 pub fn examples(
     policy: &Policy,
     renderer: &RenderThread,
@@ -61,6 +64,7 @@ pub fn examples(
     episode: &EpisodeConfig,
     repair: bool,
     seed: u64,
+    world_grid: Option<usize>,
 ) -> anyhow::Result<Vec<Sample>> {
     let pairs: Vec<(&Room, Layout)> = references
         .iter()
@@ -100,14 +104,21 @@ pub fn examples(
     let processor = &policy.processor;
     let to_inputs = |k: usize| views.model_inputs(processor, &frames[k]);
     let mut out = Vec::new();
-    for (i, ((_, layout), (first, step))) in pairs.iter().zip(&episodes).enumerate() {
+    for (i, ((room, layout), (first, step))) in pairs.iter().zip(&episodes).enumerate() {
         let target = answer_text(layout);
         let mut response = policy.tokenizer.encode(&target)?;
         response.push(im_end);
+        let world = world_grid.and_then(|grid| world_model::target(room, layout, grid));
         let empty = to_inputs(i)?;
         let mut captions = views.captions(&frames[i]);
         let (messages, _) = chat_messages(first, views.per_scene(), &captions);
-        out.push(sample(policy, &messages, empty.clone(), &response)?);
+        out.push(sample(
+            policy,
+            &messages,
+            empty.clone(),
+            &response,
+            world.clone(),
+        )?);
         if let Some(step) = step {
             let mut images = empty;
             if step.assessment.parsed {
@@ -115,7 +126,7 @@ pub fn examples(
                 captions.extend(views.captions(&frames[pairs.len() + i]));
             }
             let (messages, _) = chat_messages(&step.observation, views.per_scene(), &captions);
-            out.push(sample(policy, &messages, images, &response)?);
+            out.push(sample(policy, &messages, images, &response, world)?);
         }
     }
     Ok(out)
@@ -126,6 +137,7 @@ fn sample(
     messages: &[metaspatial_policy::Message],
     images: Vec<metaspatial_policy::ImageInput>,
     response: &[i64],
+    world: Option<WorldTarget>,
 ) -> anyhow::Result<Sample> {
     let mut sequence = policy.prompt(messages, images)?;
     let response_start = sequence.tokens.len();
@@ -135,6 +147,7 @@ fn sample(
         response_start,
         advantage: 1.0,
         token_advantages: None,
+        world,
     })
 }
 
@@ -147,16 +160,23 @@ pub struct SftStats {
     pub grad_norm: f64,
     /// Tokens processed (prompt and response).
     pub tokens: usize,
+    /// The world-model head's loss and `IoU`, when the objective trains.
+    pub world_model: Option<WorldModelStats>,
 }
 
-/// One optimiser step of token-mean cross-entropy on `batch`.
+/// One optimiser step of token-mean cross-entropy on `batch`, plus `world_model_weight` times
+/// the world-model head's mean loss over the batch's examples when given.
 pub fn step(
     policy: &Policy,
     opt: &mut AdamW,
     batch: &[&Sample],
     optimiser: &OptimiserConfig,
     lr: f64,
+    world_model_weight: Option<f64>,
 ) -> anyhow::Result<SftStats> {
+    let head = world_model_weight.zip(policy.world_model.as_ref());
+    let with_target = batch.iter().filter(|s| s.world.is_some()).count();
+    let mut world_stats = WorldModelStats::default();
     let total: usize = batch
         .iter()
         .map(|s| s.sequence.tokens.len() - s.response_start)
@@ -180,7 +200,19 @@ pub fn step(
         // Summed here and divided by the whole batch's token count: the token mean of the batch.
         let nll = -(scores.logprobs * &mask).sum(Kind::Float) / total.max(1) as f64;
         loss_sum += nll.double_value(&[]);
-        nll.backward();
+        let loss = match head {
+            // The head's loss is the mean over the batch's examples that have a target.
+            Some((weight, head)) => world_model::add_loss(
+                nll,
+                head,
+                &scores.final_hidden,
+                &micro.iter().map(|s| s.world.as_ref()).collect::<Vec<_>>(),
+                weight / with_target.max(1) as f64,
+                &mut world_stats,
+            )?,
+            None => nll,
+        };
+        loss.backward();
     }
     let grad_norm = opt.grad_norm();
     if grad_norm.is_finite() {
@@ -193,6 +225,7 @@ pub fn step(
         loss: loss_sum,
         grad_norm,
         tokens: batch.iter().map(|s| s.sequence.tokens.len()).sum(),
+        world_model: head.map(|_| world_stats.means()),
     })
 }
 

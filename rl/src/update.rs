@@ -7,6 +7,7 @@
 //! with the distribution that drew the tokens.
 
 use anyhow::Context;
+use metaspatial_env::Room;
 use metaspatial_policy::{
     ChatTokenizer, EntropyMode, FinishReason, Policy, ScoreItem, ScoreOptions, Scores, Sequence,
     score, score_no_grad,
@@ -18,6 +19,7 @@ use crate::credit::token_advantages;
 use crate::grpo::{AdvantageMode, LossAggregation, LossInputs, group_advantages, policy_loss};
 use crate::optim::AdamW;
 use crate::rollout::Trajectory;
+use crate::world_model::{self, WorldModelStats, WorldTarget};
 
 /// Rows of the output head evaluated at once when scoring (bounds the logits' memory).
 pub const SCORE_CHUNK_TOKENS: i64 = 4096;
@@ -32,6 +34,9 @@ pub struct Sample {
     pub advantage: f64,
     /// One advantage per response token instead, where they differ (object-level credit).
     pub token_advantages: Option<Vec<f64>>,
+    /// The top view of the layout the response wrote, when the world-model objective trains
+    /// on this sample and the answer could be drawn.
+    pub world: Option<WorldTarget>,
 }
 
 /// Advantages of every trajectory turn, and which groups carried no signal.
@@ -100,14 +105,18 @@ pub fn advantages(
 /// The sequences to train on: every turn of every trajectory, except groups without signal
 /// (when dropped), turns whose response was cut at `max_new_tokens` (when `mask_truncated`)
 /// and empty responses. A left-out turn counts nowhere: not in the token count of `TokenMean`,
-/// not in the sequence count of the sequence means.
+/// not in the sequence count of the sequence means. With the world-model objective in GRPO,
+/// each parsed answer carries the top view of its layout in its room (`rooms`, indexed by the
+/// trajectories' `room`).
 #[must_use]
 pub fn samples(
     trajectories: &[Trajectory],
+    rooms: &[Room],
     advantages: &Advantages,
     group_size: usize,
     algorithm: &AlgorithmConfig,
 ) -> Vec<Sample> {
+    let world_grid = algorithm.world_model.filter(|w| w.in_grpo).map(|w| w.grid);
     let mut out = Vec::new();
     for (k, t) in trajectories.iter().enumerate() {
         if algorithm.drop_zero_variance_groups && advantages.zero_variance[k / group_size] {
@@ -134,6 +143,11 @@ pub fn samples(
                 response_start: turn.prompt.tokens.len(),
                 advantage: *a,
                 token_advantages: per_token.clone(),
+                world: world_grid
+                    .filter(|_| turn.prepared.assessment.parsed)
+                    .and_then(|grid| {
+                        world_model::target(&rooms[t.room], &turn.prepared.assessment.layout, grid)
+                    }),
             });
         }
     }
@@ -151,6 +165,8 @@ pub struct UpdateSettings<'a> {
     pub temperature: f64,
     /// This step's learning rate.
     pub lr: f64,
+    /// The world-model loss's weight, when the objective trains in GRPO.
+    pub world_model_weight: Option<f64>,
 }
 
 impl UpdateSettings<'_> {
@@ -197,6 +213,8 @@ pub struct PassStats {
     pub clip_fraction: f64,
     /// Largest `|log π − log π_old|` over response tokens.
     pub max_log_ratio: f64,
+    /// The world-model head's loss and `IoU`, when the objective trains.
+    pub world_model: Option<WorldModelStats>,
 }
 
 fn items(samples: &[Sample]) -> Vec<ScoreItem<'_>> {
@@ -318,13 +336,21 @@ pub fn accumulate_gradients(
         EntropyMode::Train
     };
     let options = settings.score_options(entropy_mode);
+    let head = settings.world_model_weight.zip(policy.world_model.as_ref());
+    let with_target = samples.iter().filter(|s| s.world.is_some()).count();
+    let total_targets = match head {
+        Some(_) => crate::distributed::current().totals(with_target, 0)?.0,
+        None => 0,
+    };
     let mut pass = PassStats::default();
+    let mut world_stats = WorldModelStats::default();
     for (b, batch) in samples.chunks(micro).enumerate() {
         let start = b * micro;
         let Scores {
             logprobs,
             entropy,
             mask,
+            final_hidden,
         } = score(&policy.model, &all[start..start + batch.len()], &options)?;
         let width = logprobs.size()[1];
         let rows = |t: &Tensor| {
@@ -364,7 +390,20 @@ pub fn accumulate_gradients(
         if !loss_value.is_finite() {
             return Ok(None);
         }
-        (out.loss * weight).backward();
+        let loss = out.loss * weight;
+        let loss = match head {
+            // The head's loss is the mean over every answer of the batch with a target.
+            Some((world_weight, head)) => world_model::add_loss(
+                loss,
+                head,
+                &final_hidden,
+                &batch.iter().map(|s| s.world.as_ref()).collect::<Vec<_>>(),
+                world_weight / total_targets.max(1) as f64,
+                &mut world_stats,
+            )?,
+            None => loss,
+        };
+        loss.backward();
         pass.loss += loss_value * weight;
         pass.policy_loss += out.policy * weight;
         pass.kl += out.kl * token_share;
@@ -372,6 +411,7 @@ pub fn accumulate_gradients(
         pass.clip_fraction += out.clip_fraction * token_share;
         pass.max_log_ratio = pass.max_log_ratio.max(out.max_log_ratio);
     }
+    pass.world_model = head.map(|_| world_stats.means());
     Ok(Some(pass))
 }
 

@@ -93,6 +93,7 @@ fn train(kind: Kind, sign: f64, steps: u64) -> (f64, f64) {
                     response_start: prompt.tokens.len(),
                     advantage: a[0],
                     token_advantages: None,
+                    world: None,
                 }
             })
             .collect();
@@ -101,6 +102,7 @@ fn train(kind: Kind, sign: f64, steps: u64) -> (f64, f64) {
             optimiser: &optimiser,
             temperature: params.temperature,
             lr: 1e-2,
+            world_model_weight: None,
         };
         update(&policy, None, &mut opt, &samples, &settings).unwrap();
     }

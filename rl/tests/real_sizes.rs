@@ -97,6 +97,7 @@ fn grpo_step(dir: &std::path::Path, kind: Kind) {
                 response_start: prompt.tokens.len(),
                 advantage: a[0],
                 token_advantages: None,
+                world: None,
             }
         })
         .collect();
@@ -122,6 +123,7 @@ fn grpo_step(dir: &std::path::Path, kind: Kind) {
         optimiser: &optimiser,
         temperature: params.temperature,
         lr: 1e-5,
+        world_model_weight: None,
     };
     let stats = update(&policy, None, &mut opt, &samples, &settings).unwrap();
     assert_eq!(stats.skipped, 0, "{kind:?}: the step was skipped");

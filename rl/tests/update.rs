@@ -1,6 +1,7 @@
 //! The GRPO update on a tiny `LoRA` policy: micro-batching does not change the gradient, the
 //! old log-probs of several passes belong to their rows, KL starts at exactly 0, and a NaN
-//! reward leaves the parameters alone; per-token advantages reach their own tokens.
+//! reward leaves the parameters alone; per-token advantages reach their own tokens; the
+//! world-model loss reaches the policy only with a weight.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use metaspatial_rl::optim::AdamW;
 use metaspatial_rl::update::{
     PassStats, SCORE_CHUNK_TOKENS, Sample, UpdateSettings, accumulate_gradients, baselines, update,
 };
+use metaspatial_rl::world_model::WorldTarget;
 use tch::{Kind, Tensor};
 
 /// The sampling temperature of every test: log-probs must be those of logits / 0.7.
@@ -71,6 +73,7 @@ fn samples(policy: &Policy) -> Vec<Sample> {
                 response_start: prompt.len(),
                 advantage,
                 token_advantages: None,
+                world: None,
             }
         })
         .collect()
@@ -136,6 +139,7 @@ fn settings<'a>(
         optimiser,
         temperature: TEMPERATURE,
         lr,
+        world_model_weight: None,
     }
 }
 
@@ -420,4 +424,79 @@ fn a_nan_reward_skips_the_update_and_changes_no_parameter() {
     let (stats, unchanged) = train(&[1.0, 0.7, 0.0, 0.5, 0.2]);
     assert_eq!(stats.skipped, 0, "{stats:?}");
     assert!(!unchanged);
+}
+
+#[test]
+fn the_world_model_loss_reaches_the_policy_only_with_a_weight_and_micro_batches_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy = policy(dir.path(), 0.0);
+    policy.attach_fresh_world_model(3, 11).unwrap();
+    perturb_adapters(&policy);
+    // Every other answer has a target: a different occupied cell and height for each.
+    let mut samples = samples(&policy);
+    for (k, s) in samples.iter_mut().enumerate() {
+        s.world = (k % 2 == 0).then(|| {
+            let mut occupancy = vec![0.0; 9];
+            occupancy[k] = 1.0;
+            let height = occupancy.iter().map(|o| o * 0.3).collect();
+            WorldTarget { occupancy, height }
+        });
+    }
+    let algorithm = AlgorithmConfig::default();
+    let micro = |n: usize| OptimiserConfig {
+        micro_batch: n,
+        ..OptimiserConfig::default()
+    };
+    let mut opt = optimiser_for(&policy);
+    let fixed = baselines(
+        &policy,
+        None,
+        &samples,
+        &settings(&algorithm, &micro(5), 0.0),
+    )
+    .unwrap();
+    let (whole, single) = (micro(5), micro(1));
+    let mut pass = |weight: Option<f64>, n: usize| {
+        opt.zero_grad();
+        let optimiser = if n == 1 { &single } else { &whole };
+        let settings = UpdateSettings {
+            world_model_weight: weight,
+            ..settings(&algorithm, optimiser, 0.0)
+        };
+        let stats = accumulate_gradients(&policy, &samples, &fixed, &settings)
+            .unwrap()
+            .expect("a finite loss");
+        (stats, gradients(&policy))
+    };
+    let (plain, plain_grads) = pass(None, 5);
+    let (inert, inert_grads) = pass(Some(0.0), 5);
+    let (weighted, weighted_grads) = pass(Some(1.0), 5);
+    let (micro_stats, micro_grads) = pass(Some(1.0), 1);
+    assert!(plain.world_model.is_none());
+    let world = inert.world_model.expect("measured at weight 0");
+    assert_eq!(world.answers, 3);
+    assert!(world.loss > 0.0 && (0.0..=1.0).contains(&world.occupancy_iou));
+    let largest = |a: &BTreeMap<String, Tensor>, b: &BTreeMap<String, Tensor>| {
+        a.iter()
+            .map(|(name, g)| max_abs(&(g - &b[name])))
+            .fold(0.0, f64::max)
+    };
+    assert!(
+        largest(&plain_grads, &inert_grads) == 0.0,
+        "weight 0 moved the gradient"
+    );
+    assert!(
+        largest(&plain_grads, &weighted_grads) > 1e-6,
+        "the loss did not reach the adapters"
+    );
+    assert!(
+        largest(&weighted_grads, &micro_grads) < 1e-6,
+        "micro-batches differ"
+    );
+    let (a, b) = (
+        weighted.world_model.unwrap(),
+        micro_stats.world_model.unwrap(),
+    );
+    assert_eq!(a.answers, b.answers);
+    assert!((a.loss - b.loss).abs() < 1e-6 && (a.occupancy_iou - b.occupancy_iou).abs() < 1e-9);
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use metaspatial_env::data::dataset::{Dataset, Split};
@@ -12,7 +12,7 @@ use metaspatial_replay::record::RunLayout;
 use super::parse_split;
 use crate::checkpoint::load_for_eval;
 use crate::config::{DeviceChoice, Finetune, RunConfig};
-use crate::eval::{evaluate, format_table, report};
+use crate::eval::{PerRoom, evaluate, format_table, report};
 use crate::rollout::RenderAndRewards;
 
 /// Arguments of `eval`.
@@ -37,6 +37,10 @@ pub struct EvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write each room's final valid-scene flag and reward to this JSON file, for paired
+    /// comparisons between checkpoints or settings evaluated on the same rooms.
+    #[arg(long, value_name = "FILE")]
+    per_room: Option<PathBuf>,
     /// `auto` (the first GPU when there is one, else the CPU), `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -91,13 +95,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     };
     check_checkpoint(&args.checkpoint)?;
     let policy = load_for_eval(&args.checkpoint, args.device.device()?, lora)?;
-    let scoring = RenderAndRewards::from_config(&config, &config_path.display().to_string())?;
+    let scoring = RenderAndRewards::for_evaluation(&config, &config_path.display().to_string())?;
     let bar = ProgressBar::new(0);
     let outcomes = evaluate(&policy, &scoring, rooms, 0, &config, &bar)?;
     bar.finish_and_clear();
     let source = format!("{} ({} split)", args.rooms.display(), split.name());
     let step = crate::rundir::read_state(&args.checkpoint).map_or(0, |s| s.step);
     let table = report(step, &source, rooms, &outcomes, config.eval.max_turns);
+    if let Some(path) = &args.per_room {
+        let per_room = serde_json::to_string(&PerRoom::from_outcomes(&outcomes))?;
+        std::fs::write(path, per_room)
+            .with_context(|| format!("--per-room: writing {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&table)?);
     } else {
